@@ -1,0 +1,45 @@
+"""The `fastdeit` command. Each subcommand lives in its own module exposing
+`register(subparsers)`, which adds a parser whose `func(args) -> int` runs it."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# One module per subcommand, in the order `fastdeit --help` lists them.
+SUBCOMMAND_MODULES = [
+    "fastdeit.cli.train",
+    "fastdeit.cli.eval",
+    "fastdeit.cli.presets",
+    "fastdeit.cli.prepare",
+    "fastdeit.cli.inspect",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastdeit",
+        description="Train DeiT with the paper's recipe, fast: prepare data, train, distil, evaluate, benchmark.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ValueError as err:  # bad input: a clear message, no traceback
+        print(f"fastdeit {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as err:
+        print(f"fastdeit {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
