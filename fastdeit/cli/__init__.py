@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 
 # One module per subcommand, in the order `fastdeit --help` lists them.
@@ -24,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMAND_MODULES:
+        if importlib.util.find_spec(name) is None:  # a subcommand not in this checkout
+            continue
         importlib.import_module(name).register(subparsers)
     return parser
 

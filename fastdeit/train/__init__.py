@@ -1,0 +1,1 @@
+"""The training step, loop, checkpoints and distributed set-up."""

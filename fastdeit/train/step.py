@@ -1,0 +1,72 @@
+"""One optimisation step: forward under autocast, loss, backward, clip, AdamW, EMA.
+
+Losses accumulate on the device; nothing here synchronises with the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from fastdeit.config.schema import DistillConfig
+from fastdeit.distill.loss import distillation_loss
+from fastdeit.eval.evaluate import autocast_for
+
+
+@dataclass
+class StepContext:
+    model: nn.Module  # possibly DDP-wrapped
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler | None
+    ema: nn.Module | None
+    teacher: nn.Module | None
+    distill: DistillConfig
+    precision: str
+    clip_grad: float
+    device: torch.device
+
+
+def split_heads(outputs) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if isinstance(outputs, (tuple, list)):
+        return outputs[0], outputs[1]
+    return outputs, None
+
+
+def train_step(ctx: StepContext, images: torch.Tensor, targets: torch.Tensor, lr: float) -> torch.Tensor:
+    """Returns the loss as a 0-d device tensor (detached)."""
+    for group in ctx.optimizer.param_groups:
+        group["lr"] = lr
+    teacher_logits = None
+    if ctx.teacher is not None:
+        with torch.no_grad(), autocast_for(ctx.device, ctx.precision):
+            teacher_logits = ctx.teacher(images)  # deit: the teacher sees the final mixed input
+    with autocast_for(ctx.device, ctx.precision):
+        cls_logits, dist_logits = split_heads(ctx.model(images))
+    loss = distillation_loss(cls_logits, dist_logits, targets, teacher_logits, ctx.distill.kind,
+                             ctx.distill.alpha, ctx.distill.tau)
+    ctx.optimizer.zero_grad(set_to_none=True)
+    if ctx.scaler is not None:
+        ctx.scaler.scale(loss).backward()
+        ctx.scaler.unscale_(ctx.optimizer)
+        clip_gradients(ctx)
+        ctx.scaler.step(ctx.optimizer)
+        ctx.scaler.update()
+    else:
+        loss.backward()
+        clip_gradients(ctx)
+        ctx.optimizer.step()
+    if ctx.ema is not None:
+        ctx.ema.update(unwrap(ctx.model))
+    return loss.detach()
+
+
+def clip_gradients(ctx: StepContext) -> None:
+    if ctx.clip_grad > 0:
+        torch.nn.utils.clip_grad_norm_(ctx.model.parameters(), ctx.clip_grad)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    model = getattr(model, "module", model)  # DDP
+    return getattr(model, "_orig_mod", model)  # torch.compile
