@@ -1,0 +1,1 @@
+"""Data: dataset formats, the view plan, samplers and loaders."""

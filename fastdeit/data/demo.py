@@ -1,0 +1,296 @@
+"""The embedded demo dataset: ten classes of coloured shapes, generated on first use.
+
+Why procedural: `fastdeit train --preset demo` must work on a fresh machine with no download,
+and a tiny DeiT must learn it to >= 80% top-1 within minutes on two CPU cores under the full
+DeiT recipe. So the class is the SHAPE only (colours, sizes, positions, rotations and the
+textured background are random and independent of the class: RandAugment inverts and
+solarizes, so colour could never be a reliable cue anyway), and shapes are large enough to
+survive RandomResizedCrop.
+
+Everything is a pure function of (seed, split, class, index), so the bytes are identical on
+every machine with the same Pillow/libjpeg. The dataset is written to a temporary directory and
+renamed into place when complete (DESIGN.md, invariant 5): a killed generation never leaves a
+half dataset, and concurrent ranks generating at once all end with the same complete copy.
+A version marker makes later format changes regenerate.
+
+Layout: ROOT/train/NN_name/IIII.jpg and ROOT/val/NN_name/IIII.jpg (torchvision ImageFolder; the
+NN_ prefix keeps ImageFolder's sorted class order equal to `CLASS_NAMES`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+#: Bump when the images or the layout change: existing caches are then regenerated.
+VERSION = 1
+SEED = 20210101
+IMAGE_SIZE = 64
+JPEG_QUALITY = 90
+TRAIN_PER_CLASS = 300
+VAL_PER_CLASS = 50
+CLASS_NAMES: tuple[str, ...] = (
+    "circle",
+    "square",
+    "triangle",
+    "star",
+    "cross",
+    "ring",
+    "diamond",
+    "hexagon",
+    "arrow",
+    "crescent",
+)
+MARKER = "fastdeit-demo.json"
+_SUPERSAMPLE = 4  # shapes are drawn at 4x and box-filtered down: anti-aliased edges
+_SPLITS = {"train": (0, TRAIN_PER_CLASS), "val": (1, VAL_PER_CLASS)}
+
+
+@dataclass(frozen=True)
+class DemoDataset:
+    """Where the generated demo dataset lives (two ImageFolder directories)."""
+
+    root: Path
+    train_dir: Path
+    val_dir: Path
+    num_classes: int
+    class_names: tuple[str, ...]
+
+
+def default_root() -> Path:
+    """$FASTDEIT_CACHE/demo, else $XDG_CACHE_HOME/fastdeit/demo, else ~/.cache/fastdeit/demo."""
+    if os.environ.get("FASTDEIT_CACHE"):
+        return Path(os.environ["FASTDEIT_CACHE"]) / "demo"
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "fastdeit" / "demo"
+
+
+def _expected_marker() -> dict:
+    return {
+        "format": "fastdeit-demo",
+        "version": VERSION,
+        "seed": SEED,
+        "image_size": IMAGE_SIZE,
+        "jpeg_quality": JPEG_QUALITY,
+        "classes": list(CLASS_NAMES),
+        "train_per_class": TRAIN_PER_CLASS,
+        "val_per_class": VAL_PER_CLASS,
+    }
+
+
+def _read_marker(root: Path) -> dict | None:
+    try:
+        return json.loads((root / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _describe(root: Path) -> DemoDataset:
+    return DemoDataset(
+        root=root,
+        train_dir=root / "train",
+        val_dir=root / "val",
+        num_classes=len(CLASS_NAMES),
+        class_names=CLASS_NAMES,
+    )
+
+
+def ensure_demo_dataset(root: str | Path | None = None) -> DemoDataset:
+    """Return the demo dataset under `root`, generating it first if absent or outdated.
+
+    A directory that exists but holds something else (no demo marker and not empty) is refused
+    rather than overwritten: it might be the user's data.
+    """
+    root = Path(root).expanduser() if root is not None else default_root()
+    if _read_marker(root) == _expected_marker():
+        return _describe(root)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"demo dataset root {root} exists and is not a directory")
+    if root.is_dir() and any(root.iterdir()) and _read_marker(root) is None:
+        raise ValueError(
+            f"demo dataset root {root} is a non-empty directory without a {MARKER} marker; "
+            "refusing to overwrite it (choose an empty or new directory)"
+        )
+    root.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(root)
+    tmp = root.parent / f".{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        generate(tmp)
+        _install(tmp, root)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    if _read_marker(root) != _expected_marker():
+        raise ValueError(f"demo dataset at {root} is incomplete after generation")
+    return _describe(root)
+
+
+def _install(tmp: Path, root: Path) -> None:
+    """Move the finished `tmp` to `root`; the first of several concurrent generators wins."""
+    if root.is_dir() and _read_marker(root) is not None and _read_marker(root) != _expected_marker():
+        old = root.parent / f".{root.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(root, old)
+        except OSError:
+            pass  # another process replaced it first
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.rename(tmp, root)  # atomic; succeeds over a missing or empty directory
+    except OSError:
+        if _read_marker(root) != _expected_marker():
+            raise
+
+
+def _remove_stale_temps(root: Path) -> None:
+    """Delete temporary directories left by generators that were killed (their pid is gone)."""
+    for p in root.parent.glob(f".{root.name}.tmp-*"):
+        try:
+            pid = int(p.name.rsplit("-", 2)[-2])
+        except (ValueError, IndexError):
+            continue
+        if not _pid_alive(pid):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # our own leftovers from an earlier failed attempt in this process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def generate(out: Path) -> None:
+    """Write the full dataset and, last, its marker into `out` (created; must not exist)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=False)
+    for split, (split_id, per_class) in _SPLITS.items():
+        for label, name in enumerate(CLASS_NAMES):
+            cls_dir = out / split / f"{label:02d}_{name}"
+            cls_dir.mkdir(parents=True)
+            for i in range(per_class):
+                rng = np.random.default_rng([SEED, split_id, label, i])
+                img = render(label, rng)
+                buf = io.BytesIO()
+                img.save(buf, format="JPEG", quality=JPEG_QUALITY)
+                (cls_dir / f"{i:04d}.jpg").write_bytes(buf.getvalue())
+    (out / MARKER).write_text(json.dumps(_expected_marker(), indent=1) + "\n")
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A smooth random colour field plus fine noise and a few thin lines: texture, no shape."""
+    coarse = rng.uniform(0, 255, size=(3, 3, 3)).astype(np.uint8)
+    field = np.asarray(
+        Image.fromarray(coarse).resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32
+    )
+    field += rng.standard_normal((size, size, 3), dtype=np.float32) * np.float32(rng.uniform(4.0, 16.0))
+    img = Image.fromarray(np.clip(field, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for _ in range(int(rng.integers(0, 4))):
+        xy = [tuple(rng.uniform(0, size, 2).tolist()), tuple(rng.uniform(0, size, 2).tolist())]
+        draw.line(xy, fill=tuple(rng.integers(0, 256, 3).tolist()), width=1)
+    return np.asarray(img, dtype=np.float32)
+
+
+def _polygon(n: int, r: float, theta: float, cx: float, cy: float, radii=None) -> list:
+    pts = []
+    for k in range(n):
+        a = theta + 2 * math.pi * k / n
+        rk = r if radii is None else r * radii[k % len(radii)]
+        pts.append((cx + rk * math.cos(a), cy + rk * math.sin(a)))
+    return pts
+
+
+def _rotated(points: list, r: float, theta: float, cx: float, cy: float) -> list:
+    c, s = math.cos(theta), math.sin(theta)
+    return [(cx + r * (x * c - y * s), cy + r * (x * s + y * c)) for x, y in points]
+
+
+_CROSS = [(-0.3, -1), (0.3, -1), (0.3, -0.3), (1, -0.3), (1, 0.3), (0.3, 0.3), (0.3, 1),
+          (-0.3, 1), (-0.3, 0.3), (-1, 0.3), (-1, -0.3), (-0.3, -0.3)]
+_ARROW = [(-1, -0.22), (0.1, -0.22), (0.1, -0.62), (1, 0), (0.1, 0.62), (0.1, 0.22), (-1, 0.22)]
+_DIAMOND = [(1, 0), (0, 0.55), (-1, 0), (0, -0.55)]
+
+
+def _shape_mask(label: int, rng: np.random.Generator, size: int) -> Image.Image:
+    """An anti-aliased 'L' mask of shape `label` at a random size, position and rotation."""
+    big = size * _SUPERSAMPLE
+    r = rng.uniform(0.27, 0.42) * big
+    margin = big / 2 - r
+    cx = big / 2 + rng.uniform(-0.6, 0.6) * margin
+    cy = big / 2 + rng.uniform(-0.6, 0.6) * margin
+    theta = rng.uniform(0, 2 * math.pi)
+    mask = Image.new("L", (big, big), 0)
+    d = ImageDraw.Draw(mask)
+    name = CLASS_NAMES[label]
+    if name == "circle":
+        d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+    elif name == "square":
+        d.polygon(_polygon(4, r, theta, cx, cy), fill=255)
+    elif name == "triangle":
+        d.polygon(_polygon(3, r * 1.1, theta, cx, cy), fill=255)
+    elif name == "star":
+        d.polygon(_polygon(10, r * 1.1, theta, cx, cy, radii=(1.0, 0.42)), fill=255)
+    elif name == "cross":
+        d.polygon(_rotated(_CROSS, r, theta, cx, cy), fill=255)
+    elif name == "ring":
+        d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+        ri = r * 0.55
+        d.ellipse([cx - ri, cy - ri, cx + ri, cy + ri], fill=0)
+    elif name == "diamond":
+        d.polygon(_rotated(_DIAMOND, r * 1.1, theta, cx, cy), fill=255)
+    elif name == "hexagon":
+        d.polygon(_polygon(6, r, theta, cx, cy), fill=255)
+    elif name == "arrow":
+        d.polygon(_rotated(_ARROW, r * 1.1, theta, cx, cy), fill=255)
+    elif name == "crescent":
+        d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+        ox, oy = cx + 0.5 * r * math.cos(theta), cy + 0.5 * r * math.sin(theta)
+        ri = r * 0.85
+        d.ellipse([ox - ri, oy - ri, ox + ri, oy + ri], fill=0)
+    else:  # pragma: no cover - CLASS_NAMES and this table change together
+        raise ValueError(f"no renderer for class {name!r}")
+    return mask.resize((size, size), Image.Resampling.BOX)
+
+
+def render(label: int, rng: np.random.Generator, size: int = IMAGE_SIZE) -> Image.Image:
+    """One RGB image of class `label`; every random choice comes from `rng`."""
+    bg = _background(rng, size)
+    alpha = np.asarray(_shape_mask(label, rng, size), dtype=np.float32)[..., None] / 255.0
+    # A foreground colour whose brightness differs clearly from the background's mean, so the
+    # silhouette stays visible; its hue is free, so colour carries no class information.
+    bg_luma = float(_luma(bg).mean())
+    for _ in range(32):
+        fg = rng.uniform(0, 255, size=3)
+        if abs(float(_luma(fg)) - bg_luma) >= 70:
+            break
+    else:
+        fg = np.full(3, 255.0 if bg_luma < 128 else 0.0)
+    shade = rng.standard_normal((size, size, 3), dtype=np.float32) * np.float32(rng.uniform(2, 10))
+    fg_img = fg.astype(np.float32) + shade
+    out = bg + (fg_img - bg) * alpha
+    img = Image.fromarray(np.clip(out + np.float32(0.5), 0, 255).astype(np.uint8))
+    if rng.uniform() < 0.3:
+        img = img.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.3, 0.8))))
+    return img
