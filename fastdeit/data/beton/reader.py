@@ -26,7 +26,19 @@ class BetonReader:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self._open()
+        self._open_checked()
+
+    def _open_checked(self) -> None:
+        try:
+            self._open()
+        except BaseException:
+            self.__dict__.pop("_buf", None)
+            if getattr(self, "_mmap", None) is not None:
+                try:
+                    self._mmap.close()
+                except BufferError:
+                    pass
+            raise
 
     # -- opening and validation ---------------------------------------------------------------
 
@@ -267,7 +279,7 @@ class BetonReader:
 
     def __setstate__(self, state: dict) -> None:
         self.path = state["path"]
-        self._open()
+        self._open_checked()
 
     def __repr__(self) -> str:
         return f"BetonReader({str(self.path)!r}, samples={self.num_samples}, classes={self.num_classes})"
