@@ -11,8 +11,8 @@ sampler (libImaging/Geometry.c) rather than `F.grid_sample`:
   uses a = -0.75 and differs by up to ~9 grey levels on photographs); bilinear as PIL;
 * the result is clipped to [0, 255] and truncated, as PIL stores it.
 
-All images of the batch are warped at once: the taps are fetched with `gather` from the
-flattened images, 16 (bicubic) or 4 (bilinear) gathers per batch, accumulated in float32.
+All images of the batch are warped at once, accumulated in float32: the taps are fetched with
+one `index_select` per vertical tap (4 for bicubic) from a table of horizontal tap windows.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 
 from ._checks import check_images, check_per_sample
 
@@ -71,30 +72,39 @@ def warp_affine(
     v = yin - 0.5
     x0 = torch.floor(u)
     y0 = torch.floor(v)
-    dx = (u - x0).to(torch.float32).view(n, 1, h * w)
-    dy = (v - y0).to(torch.float32).view(n, 1, h * w)
-    x0 = x0.to(torch.int64).view(n, 1, h * w)
-    y0 = y0.to(torch.int64).view(n, 1, h * w)
+    dx = (u - x0).to(torch.float32).view(n, h * w)
+    dy = (v - y0).to(torch.float32).view(n, h * w)
+    x0 = x0.to(torch.int64).view(n, h * w)
+    y0 = y0.to(torch.int64).view(n, h * w)
     del xin, yin, u, v
 
     if interpolation == "bicubic":
-        offsets, wx, wy = (-1, 0, 1, 2), _cubic_weights(dx), _cubic_weights(dy)
+        first, wx, wy = -1, _cubic_weights(dx), _cubic_weights(dy)
     else:
-        offsets, wx, wy = (0, 1), _linear_weights(dx), _linear_weights(dy)
-    cols = [(x0 + o).clamp_(0, w - 1) for o in offsets]
-    flat = images.reshape(n, c, h * w).to(torch.float32)
-    out = torch.zeros(n, c, h * w, dtype=torch.float32, device=device)
-    for j, oy in enumerate(offsets):
-        row = (y0 + oy).clamp_(0, h - 1) * w
-        acc = None
-        for i in range(len(offsets)):
-            idx = (row + cols[i]).expand(n, c, h * w)
-            tap = torch.gather(flat, 2, idx) * wx[i]
-            acc = tap if acc is None else acc.add_(tap)
-        out.add_(acc.mul_(wy[j]))
-    out = out.clamp_(0, 255).floor_().to(torch.uint8).view(n, c, h, w)
+        first, wx, wy = 0, _linear_weights(dx), _linear_weights(dy)
+    taps = len(wx)
+    # Rows of `taps` horizontally consecutive pixels x all channels, built once by padding
+    # (replicate = PIL's clamp to the border) and unfolding: each vertical tap is then one
+    # index_select of N*H*W rows of taps*C values instead of taps*C scattered gathers.
+    padded = F.pad(images.to(torch.float32), (1 - first, first + taps - 1, 0, 0), mode="replicate")
+    windows = padded.permute(0, 2, 3, 1).unfold(2, taps, 1)  # N, H, W+1, C, taps
+    table = windows.transpose(-1, -2).reshape(n * h * (w + 1), taps, c)
+    x0 = x0.clamp_(-1, w - 1) + 1  # window start; positions outside get the fill anyway
+    y0 = y0.clamp_(-1, h - 1)
+    base = torch.arange(n, device=device, dtype=torch.int64).view(n, 1) * h
+    wx = [wi.view(n * h * w, 1) for wi in wx]
+    out = None
+    for j in range(taps):
+        row = (y0 + first + j).clamp_(0, h - 1)
+        rows = table.index_select(0, ((base + row) * (w + 1) + x0).view(-1))
+        acc = rows[:, 0] * wx[0]
+        for i in range(1, taps):
+            acc.addcmul_(rows[:, i], wx[i])
+        acc.mul_(wy[j].view(n * h * w, 1))
+        out = acc if out is None else out.add_(acc)
+    out = out.clamp_(0, 255).floor_().to(torch.uint8).view(n, h, w, c).permute(0, 3, 1, 2)
     fill_t = torch.tensor(list(fill), dtype=torch.uint8, device=device).view(1, c, 1, 1)
-    return torch.where(outside.view(n, 1, h, w), fill_t, out)
+    return torch.where(outside.view(n, 1, h, w), fill_t, out).contiguous()
 
 
 def rotate_matrix(degrees: torch.Tensor, height: int, width: int) -> torch.Tensor:

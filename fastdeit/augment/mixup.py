@@ -1,0 +1,79 @@
+"""timm Mixup/CutMix ('batch' mode) applied per mixing group, with the draws given.
+
+deit mixes each GPU's batch of 64 with one draw (timm Mixup, mode 'batch'): the partner of
+sample i is sample G-1-i (``x.flip(0)``). fastdeit keeps that per mixing group of G samples
+whatever the device batch, so a batch here is a whole number of groups, group-major.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._checks import check_images, check_per_sample
+
+MIX_NONE, MIX_MIXUP, MIX_CUTMIX = 0, 1, 2  # as fastdeit.data.plan
+
+
+def smoothed_one_hot(labels: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
+    """timm one_hot with off = smoothing / K, on = 1 - smoothing + off (float32 N x K)."""
+    off = smoothing / num_classes
+    on = 1.0 - smoothing + off
+    out = torch.full((labels.shape[0], num_classes), off, device=labels.device, dtype=torch.float32)
+    return out.scatter_(1, labels.to(torch.int64).view(-1, 1), on)
+
+
+def mix(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    mode: torch.Tensor,
+    lam: torch.Tensor,
+    box: torch.Tensor,
+    *,
+    group_size: int,
+    num_classes: int,
+    smoothing: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mix each group with itself reversed; return (mixed images, soft targets).
+
+    images: float N x C x H x W, N = groups * group_size, group-major. labels: int (N,).
+    Per group: mode (MIX_NONE / MIX_MIXUP / MIX_CUTMIX), lam = weight of the sample itself
+    (for cutmix already corrected by the clipped box area, as timm's correct_lam), box =
+    (y0, y1, x0, x1) half-open, the region cutmix pastes from the partner.
+    Targets are timm's mixup_target: y * lam + y_partner * (1 - lam) on smoothed one-hots.
+    """
+    check_images(images, dtype=None)
+    n, c, h, w = images.shape
+    if group_size <= 0 or n % group_size:
+        raise ValueError(f"batch of {n} is not a whole number of mixing groups of {group_size}")
+    if num_classes <= 0:
+        raise ValueError(f"num_classes must be positive, got {num_classes}")
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+    groups = n // group_size
+    check_per_sample(labels, n, "labels")
+    check_per_sample(mode, groups, "mode")
+    check_per_sample(lam, groups, "lam")
+    check_per_sample(box, groups, "box", (4,))
+    dev = images.device
+    mode = mode.to(dev, torch.int64).view(groups, 1, 1, 1, 1)
+    lam64 = lam.to(dev, torch.float64)
+    lam64 = torch.where(mode.view(groups) == MIX_NONE, torch.ones_like(lam64), lam64)
+    # timm multiplies by the Python floats lam and 1 - lam: form both in float64, then round.
+    w_self, w_partner = lam64.to(images.dtype), (1.0 - lam64).to(images.dtype)
+
+    x = images.reshape(groups, group_size, c, h, w)
+    partner = x.flip(1)
+    # timm: x.mul_(lam).add_(x.flip(0).mul_(1 - lam)), in the images' dtype
+    mixed = x * w_self.view(groups, 1, 1, 1, 1) + partner * w_partner.view(groups, 1, 1, 1, 1)
+    b = box.to(dev, torch.int64)
+    ys = torch.arange(h, device=dev).view(1, h, 1)
+    xs = torch.arange(w, device=dev).view(1, 1, w)
+    in_box = (ys >= b[:, 0, None, None]) & (ys < b[:, 1, None, None]) & (xs >= b[:, 2, None, None]) & (
+        xs < b[:, 3, None, None])
+    cut = (mode == MIX_CUTMIX) & in_box.view(groups, 1, 1, h, w)
+    out = torch.where(cut, partner, torch.where(mode == MIX_MIXUP, mixed, x)).reshape(n, c, h, w)
+
+    y1 = smoothed_one_hot(labels.to(dev), num_classes, smoothing).view(groups, group_size, num_classes)
+    targets = y1 * lam64.to(torch.float32).view(groups, 1, 1) + y1.flip(1) * (1.0 - lam64).to(torch.float32).view(
+        groups, 1, 1)
+    return out, targets.view(n, num_classes)
