@@ -1,0 +1,97 @@
+"""FastLoader: the same global batches whatever the world size or thread count, exact resume."""
+
+import numpy as np
+import pytest
+import torch
+
+from fastdeit.data.beton import BetonReader, BetonWriter
+from fastdeit.data.loader import FastLoader
+from fastdeit.data.plan import PlanConfig
+from fastdeit.data.sample_images import photo_crops
+
+CFG = PlanConfig(img_size=32, global_batch=64, mix_group=16, epoch_multiple=16)
+
+
+@pytest.fixture(scope="module")
+def beton(tmp_path_factory):
+    """200 real photo crops of assorted sizes, 7 classes: 192 samples = 3 steps of 64."""
+    path = tmp_path_factory.mktemp("loader") / "train.beton"
+    rng = np.random.default_rng(0)
+    photos = photo_crops(200, (120, 120), seed=0)
+    with BetonWriter(path, "jpg", max_resolution=None, jpeg_quality=85) as w:
+        for k, img in enumerate(photos):
+            h, w_ = int(rng.integers(40, 121)), int(rng.integers(40, 121))
+            w.add(np.ascontiguousarray(img[:h, :w_]), k % 7)
+    return BetonReader(path)
+
+
+def epoch_batches(loader, epoch=0):
+    loader.set_epoch(epoch)
+    return [(b.images.clone(), b.labels.clone(), b.positions.copy()) for b in loader]
+
+
+def global_stream(beton, world, threads, epoch=0):
+    """Per step, the ranks' batches concatenated in rank order."""
+    per_rank = []
+    for rank in range(world):
+        loader = FastLoader(beton, CFG, seed=3, rank=rank, world_size=world, threads=threads)
+        per_rank.append(epoch_batches(loader, epoch))
+        loader.close()
+    return [tuple(torch.cat([torch.as_tensor(r[s][k]) for r in per_rank]) for k in range(3))
+            for s in range(len(per_rank[0]))]
+
+
+def test_global_batches_are_identical_for_any_world_size_and_thread_count(beton):
+    ref = global_stream(beton, 1, 1)
+    assert len(ref) == 3 and ref[0][0].shape == (64, 32, 32, 3) and ref[0][0].dtype == torch.uint8
+    for world, threads in [(1, 3), (2, 1), (4, 3)]:
+        other = global_stream(beton, world, threads)
+        for (a, la, pa), (b, lb, pb) in zip(ref, other):
+            assert torch.equal(a, b) and torch.equal(la, lb) and torch.equal(pa, pb)
+
+
+def test_batch_contents_follow_the_plan(beton):
+    loader = FastLoader(beton, CFG, seed=3, threads=2)
+    assert len(loader) == 3
+    batch = next(iter(loader))
+    plan = batch.plan
+    assert np.array_equal(batch.positions, plan.positions)
+    assert np.array_equal(batch.labels.numpy(), beton.labels[plan.indices])
+    # positions of step 0 are 0..63, group-major; all images of the batch are distinct triples
+    assert sorted(batch.positions.tolist()) == list(range(64))
+    assert not torch.equal(batch.images[0], batch.images[1])
+    loader.close()
+
+
+def test_resume_mid_epoch_replays_the_remaining_stream(beton):
+    full = FastLoader(beton, CFG, seed=3, threads=2)
+    full.set_epoch(2)
+    expected = [b.images.clone() for b in full]
+    first = FastLoader(beton, CFG, seed=3, threads=2)
+    first.set_epoch(2)
+    it = iter(first)
+    next(it)
+    state = first.state_dict()
+    assert (state["epoch"], state["step"]) == (2, 1)
+    resumed = FastLoader(beton, CFG, seed=3, threads=1)
+    resumed.load_state_dict(state)
+    rest = [b.images for b in resumed]
+    assert len(rest) == 2
+    assert all(torch.equal(a, b) for a, b in zip(rest, expected[1:]))
+    # iterating on continues with the next epoch
+    assert next(iter(resumed)).epoch == 3
+    for loader in (full, first, resumed):
+        loader.close()
+
+
+def test_epochs_differ_and_state_from_another_stream_is_refused(beton):
+    loader = FastLoader(beton, CFG, seed=3, threads=2)
+    e0, e1 = epoch_batches(loader, 0), epoch_batches(loader, 1)
+    assert not torch.equal(e0[0][0], e1[0][0])
+    other = FastLoader(beton, CFG, seed=4, threads=1)
+    with pytest.raises(ValueError, match="seed"):
+        other.load_state_dict(loader.state_dict())
+    with pytest.raises(ValueError):
+        FastLoader(beton, CFG, world_size=3)  # 4 groups cannot split over 3 ranks
+    for x in (loader, other):
+        x.close()
