@@ -324,7 +324,7 @@ def prepare_dataset(
             if on_chunk_committed is not None:
                 on_chunk_committed(k + 1)
     except BaseException:
-        writer._fp.close()  # keep the partial file and journal for --resume
+        writer.detach()  # keep the partial file and journal for --resume
         if bar is not None:
             bar.close()
         raise

@@ -259,6 +259,12 @@ class BetonWriter:
         self.commit()
         return np.concatenate(self._records) if self._records else np.zeros(0, RECORD_DTYPE)
 
+    def detach(self) -> None:
+        """Stop without finishing, keeping the temporary file (for a later resume)."""
+        if not self._closed:
+            self._closed = True
+            self._fp.close()
+
     def abort(self) -> None:
         """Stop, leaving no file under the final name (the temporary file is removed)."""
         if self._closed:
