@@ -61,7 +61,7 @@ def contrast(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """ImageEnhance.Contrast: blend with a flat grey at int(mean(L) + 0.5)."""
     _factor(images, factor)
     n = images.shape[0]
-    gray = grayscale(images).view(n, -1).to(torch.int64)
+    gray = grayscale(images).reshape(n, images.shape[-2] * images.shape[-1]).to(torch.int64)
     mean = gray.sum(dim=1).to(torch.float64) / gray.shape[1]
     level = torch.floor(mean + 0.5).to(torch.uint8).view(n, 1, 1, 1)
     return blend(level.expand_as(images), images, factor)
