@@ -52,7 +52,7 @@ CLASS_NAMES: tuple[str, ...] = (
 )
 MARKER = "fastdeit-demo.json"
 _SUPERSAMPLE = 4  # shapes are drawn at 4x and box-filtered down: anti-aliased edges
-_SPLITS = {"train": (0, TRAIN_PER_CLASS), "val": (1, VAL_PER_CLASS)}
+_SPLIT_IDS = {"train": 0, "val": 1}
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def default_root() -> Path:
     return Path(cache) / "fastdeit" / "demo"
 
 
-def _expected_marker() -> dict:
+def _expected_marker(train_per_class: int, val_per_class: int) -> dict:
     return {
         "format": "fastdeit-demo",
         "version": VERSION,
@@ -82,8 +82,8 @@ def _expected_marker() -> dict:
         "image_size": IMAGE_SIZE,
         "jpeg_quality": JPEG_QUALITY,
         "classes": list(CLASS_NAMES),
-        "train_per_class": TRAIN_PER_CLASS,
-        "val_per_class": VAL_PER_CLASS,
+        "train_per_class": train_per_class,
+        "val_per_class": val_per_class,
     }
 
 
@@ -104,14 +104,27 @@ def _describe(root: Path) -> DemoDataset:
     )
 
 
-def ensure_demo_dataset(root: str | Path | None = None) -> DemoDataset:
+def ensure_demo_dataset(
+    root: str | Path | None = None,
+    *,
+    train_per_class: int = TRAIN_PER_CLASS,
+    val_per_class: int = VAL_PER_CLASS,
+) -> DemoDataset:
     """Return the demo dataset under `root`, generating it first if absent or outdated.
 
-    A directory that exists but holds something else (no demo marker and not empty) is refused
-    rather than overwritten: it might be the user's data.
+    Image i of a class is the same whatever the counts (each image has its own seed), so a
+    smaller set (for tests) is a prefix of the full one. A directory that exists but holds
+    something else (no demo marker and not empty) is refused rather than overwritten: it might
+    be the user's data.
     """
+    if train_per_class < 1 or val_per_class < 1:
+        raise ValueError(
+            f"demo dataset needs >= 1 image per class, got train_per_class={train_per_class}, "
+            f"val_per_class={val_per_class}"
+        )
     root = Path(root).expanduser() if root is not None else default_root()
-    if _read_marker(root) == _expected_marker():
+    expected = _expected_marker(train_per_class, val_per_class)
+    if _read_marker(root) == expected:
         return _describe(root)
     if root.exists() and not root.is_dir():
         raise ValueError(f"demo dataset root {root} exists and is not a directory")
@@ -124,19 +137,19 @@ def ensure_demo_dataset(root: str | Path | None = None) -> DemoDataset:
     _remove_stale_temps(root)
     tmp = root.parent / f".{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        generate(tmp)
-        _install(tmp, root)
+        generate(tmp, train_per_class, val_per_class)
+        _install(tmp, root, expected)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    if _read_marker(root) != _expected_marker():
+    if _read_marker(root) != expected:
         raise ValueError(f"demo dataset at {root} is incomplete after generation")
     return _describe(root)
 
 
-def _install(tmp: Path, root: Path) -> None:
+def _install(tmp: Path, root: Path, expected: dict) -> None:
     """Move the finished `tmp` to `root`; the first of several concurrent generators wins."""
-    if root.is_dir() and _read_marker(root) is not None and _read_marker(root) != _expected_marker():
+    if root.is_dir() and _read_marker(root) is not None and _read_marker(root) != expected:
         old = root.parent / f".{root.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             os.rename(root, old)
@@ -147,7 +160,7 @@ def _install(tmp: Path, root: Path) -> None:
     try:
         os.rename(tmp, root)  # atomic; succeeds over a missing or empty directory
     except OSError:
-        if _read_marker(root) != _expected_marker():
+        if _read_marker(root) != expected:
             raise
 
 
@@ -174,11 +187,14 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def generate(out: Path) -> None:
-    """Write the full dataset and, last, its marker into `out` (created; must not exist)."""
+def generate(
+    out: Path, train_per_class: int = TRAIN_PER_CLASS, val_per_class: int = VAL_PER_CLASS
+) -> None:
+    """Write the dataset and, last, its marker into `out` (created; must not exist)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=False)
-    for split, (split_id, per_class) in _SPLITS.items():
+    for split, per_class in (("train", train_per_class), ("val", val_per_class)):
+        split_id = _SPLIT_IDS[split]
         for label, name in enumerate(CLASS_NAMES):
             cls_dir = out / split / f"{label:02d}_{name}"
             cls_dir.mkdir(parents=True)
@@ -188,27 +204,23 @@ def generate(out: Path) -> None:
                 buf = io.BytesIO()
                 img.save(buf, format="JPEG", quality=JPEG_QUALITY)
                 (cls_dir / f"{i:04d}.jpg").write_bytes(buf.getvalue())
-    (out / MARKER).write_text(json.dumps(_expected_marker(), indent=1) + "\n")
+    marker = _expected_marker(train_per_class, val_per_class)
+    (out / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
 
 
 # ----------------------------------------------------------------------------- rendering
 
 
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A smooth random colour field plus fine noise and a few thin lines: texture, no shape."""
-    coarse = rng.uniform(0, 255, size=(3, 3, 3)).astype(np.uint8)
-    field = np.asarray(
-        Image.fromarray(coarse).resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32
-    )
-    field += rng.standard_normal((size, size, 3), dtype=np.float32) * np.float32(rng.uniform(4.0, 16.0))
-    img = Image.fromarray(np.clip(field, 0, 255).astype(np.uint8))
+    """A smooth random colour field crossed by a few thin lines: texture, but no shape."""
+    coarse = rng.integers(0, 256, size=(3, 3, 3), dtype=np.uint8)
+    img = Image.fromarray(coarse).resize((size, size), Image.Resampling.BICUBIC)
     draw = ImageDraw.Draw(img)
     for _ in range(int(rng.integers(0, 4))):
-        xy = [tuple(rng.uniform(0, size, 2).tolist()), tuple(rng.uniform(0, size, 2).tolist())]
+        xy = rng.uniform(0, size, 4).tolist()
         draw.line(xy, fill=tuple(rng.integers(0, 256, 3).tolist()), width=1)
     return np.asarray(img, dtype=np.float32)
 
@@ -280,17 +292,16 @@ def render(label: int, rng: np.random.Generator, size: int = IMAGE_SIZE) -> Imag
     alpha = np.asarray(_shape_mask(label, rng, size), dtype=np.float32)[..., None] / 255.0
     # A foreground colour whose brightness differs clearly from the background's mean, so the
     # silhouette stays visible; its hue is free, so colour carries no class information.
-    bg_luma = float(_luma(bg).mean())
-    for _ in range(32):
-        fg = rng.uniform(0, 255, size=3)
-        if abs(float(_luma(fg)) - bg_luma) >= 70:
-            break
-    else:
-        fg = np.full(3, 255.0 if bg_luma < 128 else 0.0)
-    shade = rng.standard_normal((size, size, 3), dtype=np.float32) * np.float32(rng.uniform(2, 10))
-    fg_img = fg.astype(np.float32) + shade
-    out = bg + (fg_img - bg) * alpha
-    img = Image.fromarray(np.clip(out + np.float32(0.5), 0, 255).astype(np.uint8))
+    bg_luma = float(bg.reshape(-1, 3).mean(0) @ _LUMA)
+    candidates = rng.uniform(0, 255, size=(16, 3)).astype(np.float32)
+    ok = np.flatnonzero(np.abs(candidates @ _LUMA - bg_luma) >= 70)
+    fg = candidates[ok[0]] if len(ok) else np.full(3, 255.0 if bg_luma < 128 else 0.0, np.float32)
+    # pixel noise: stronger on the background (texture) than on the shape (shading)
+    bg_sigma, fg_sigma = rng.uniform(4.0, 16.0), rng.uniform(2.0, 10.0)
+    sigma = np.float32(bg_sigma) + np.float32(fg_sigma - bg_sigma) * alpha
+    noise = rng.standard_normal((size, size, 3), dtype=np.float32) * sigma
+    out = bg + (fg - bg) * alpha + noise + np.float32(0.5)
+    img = Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))
     if rng.uniform() < 0.3:
         img = img.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.3, 0.8))))
     return img

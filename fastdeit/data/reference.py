@@ -176,7 +176,7 @@ def _dataset(path: str, transform: Callable, key: str) -> tuple[Dataset, int]:
         if not p.is_file():
             raise ValueError(f"{key}: {path} is not a file")
         try:
-            import fastdeit.data.beton  # noqa: F401
+            from fastdeit.data.beton import BetonReader  # noqa: F401
         except ImportError as e:
             raise ValueError(
                 f"{key}: {path} is a .beton file, but the .beton reader "
