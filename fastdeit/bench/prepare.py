@@ -59,11 +59,13 @@ def machine() -> dict:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
     }
-    for mod in ("numpy", "PIL", "simplejpeg", "ffcv", "cv2"):
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("numpy", "pillow", "simplejpeg", "ffcv", "opencv-python", "torch"):
         try:
-            info[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - optional
-            info[mod] = None
+            info[dist] = version(dist)
+        except PackageNotFoundError:
+            info[dist] = None
     return info
 
 

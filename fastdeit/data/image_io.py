@@ -8,8 +8,10 @@ hardware decoder accepts.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import simplejpeg
@@ -36,11 +38,78 @@ def target_size(width: int, height: int, max_res: int) -> tuple[int, int]:
 
 def load_rgb(path: str | os.PathLike, max_res: int = 0) -> np.ndarray:
     """Read an image file as an upright RGB uint8 (H, W, 3) array, its longest side at most
-    max_res (area downscaling). The format is detected from the content, not the name."""
+    max_res (area downscaling). The format is detected from the content, not the name.
+
+    Plain JPEGs (YCbCr or gray, no libjpeg warnings) are decoded with simplejpeg, scaled in the DCT
+    domain when at least twice too big; everything else (CMYK, PNG, damaged files...) goes
+    through PIL, which also gives the error message for files that cannot be read."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError as err:
+        raise ImageError(f"no such file: {err.filename or path}") from None
+    except OSError as err:
+        raise ImageError(f"cannot read file: {err}") from None
+    if data[:3] == b"\xff\xd8\xff":
+        arr = _load_plain_jpeg(data, max_res)
+        if arr is not None:
+            return arr
+    return _load_pil(data, max_res)
+
+
+# PIL's exif_transpose, as numpy views: orientation -> function of an (H, W, C) array.
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def _exif_orientation(data: bytes) -> int:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as im:  # lazy: parses the markers only
+                o = int(im.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - unreadable EXIF: upright
+        return 1
+    return o if 1 <= o <= 8 else 1
+
+
+def _load_plain_jpeg(data: bytes, max_res: int) -> np.ndarray | None:
+    """simplejpeg fast path; None where PIL should handle the file."""
+    try:
+        h, w, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return None
+    if colorspace not in ("YCbCr", "Gray", "RGB") or h * w > MAX_PIXELS:
+        return None
+    orientation = _exif_orientation(data)
+    swaps = orientation in (5, 6, 7, 8)
+    ow, oh = (h, w) if swaps else (w, h)
+    tw, th = target_size(ow, oh, max_res)
+    kw = {}
+    if max_res > 0 and max(ow, oh) >= 2 * max_res:
+        kw = {"min_width": th if swaps else tw, "min_height": tw if swaps else th}
+    try:
+        arr = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True, **kw)
+    except ValueError:
+        return None  # truncated, extraneous bytes...: PIL decides and says why
+    if orientation != 1:
+        arr = _ORIENT[orientation](arr)
+    if (arr.shape[1], arr.shape[0]) != (tw, th):
+        arr = np.asarray(Image.fromarray(np.ascontiguousarray(arr)).resize((tw, th), Image.Resampling.BOX))
+    return np.ascontiguousarray(arr)
+
+
+def _load_pil(data: bytes, max_res: int) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # corrupt EXIF and similar: keep the pixels
-            with Image.open(path) as im:
+            with Image.open(io.BytesIO(data)) as im:
                 if im.width * im.height > MAX_PIXELS:
                     raise ImageError(f"image is {im.width}x{im.height}, more than {MAX_PIXELS} pixels")
                 if max_res > 0 and im.format == "JPEG":
@@ -60,8 +129,6 @@ def load_rgb(path: str | os.PathLike, max_res: int = 0) -> np.ndarray:
                 arr = np.asarray(im, dtype=np.uint8)
     except ImageError:
         raise
-    except FileNotFoundError as err:
-        raise ImageError(f"no such file: {err.filename or path}") from None
     except Exception as err:  # noqa: BLE001 - PIL plugins raise many types on bad files
         raise ImageError(f"cannot read image: {type(err).__name__}: {err}") from None
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:

@@ -88,22 +88,25 @@ def list_file_items(list_path: str | os.PathLike) -> list[tuple[str, int]]:
     list_path = Path(list_path)
     base = list_path.parent
     items = []
-    with open(list_path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            if "," not in line:
-                raise ValueError(f"{list_path}:{lineno}: expected 'path,label', got {line!r}")
-            p, lab = line.rsplit(",", 1)
-            try:
-                label = int(lab.strip())
-            except ValueError:
-                raise ValueError(f"{list_path}:{lineno}: label {lab.strip()!r} is not an integer") from None
-            if label < 0:
-                raise ValueError(f"{list_path}:{lineno}: label {label} is negative")
-            p = p.strip()
-            items.append((p if os.path.isabs(p) else str(base / p), label))
+    try:
+        lines = list_path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ValueError(f"{list_path}: not a folder and not a text file of 'path,label' lines") from None
+    for lineno, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "," not in line:
+            raise ValueError(f"{list_path}:{lineno}: expected 'path,label', got {line!r}")
+        p, lab = line.rsplit(",", 1)
+        try:
+            label = int(lab.strip())
+        except ValueError:
+            raise ValueError(f"{list_path}:{lineno}: label {lab.strip()!r} is not an integer") from None
+        if label < 0:
+            raise ValueError(f"{list_path}:{lineno}: label {label} is negative")
+        p = p.strip()
+        items.append((p if os.path.isabs(p) else str(base / p), label))
     if not items:
         raise ValueError(f"{list_path}: no 'path,label' lines")
     return items

@@ -84,6 +84,9 @@ def test_prepare_from_list_file_with_limit(tmp_path, folder):
     lst.write_text("val/a.JPEG,cat\n")
     with pytest.raises(ValueError, match="not an integer"):
         prepare_dataset(lst, tmp_path / "x.beton", **FAST)
+    lst.write_bytes(b"\xff\xd8\xff\xe0 a JPEG, not a list")
+    with pytest.raises(ValueError, match="not a text file"):
+        prepare_dataset(lst, tmp_path / "x.beton", **FAST)
 
 
 def _odd_images(d: Path) -> dict[str, np.ndarray]:
