@@ -21,36 +21,12 @@ import torch
 from PIL import Image
 from timm.data import auto_augment as aa
 
+from augment_reference import HPARAMS, timm_reference, to_batch
 from fastdeit.augment import ops
 
-HPARAMS = dict(img_mean=ops.IMAGENET_FILL, interpolation=Image.BICUBIC, translate_pct=0.45, magnitude_std=0)
-KWARGS = dict(fillcolor=ops.IMAGENET_FILL, resample=Image.BICUBIC)
 MAGNITUDES = (0.0, 3.0, 7.0, 9.0, 10.0, -3.0, -7.0, -9.0, -10.0, 5.5, 9.4)
 LARGE_MAGNITUDES = (0.0, 9.0, -7.0, 10.0, -10.0)  # fewer at 224 x 224 to keep the test quick
 GEOMETRIC = {"Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel"}
-ENHANCE = {"ColorIncreasing", "ContrastIncreasing", "BrightnessIncreasing", "SharpnessIncreasing"}
-SIGNED = GEOMETRIC | ENHANCE  # the ops whose timm level function calls _randomly_negate
-
-
-def timm_reference(name: str, img: np.ndarray, magnitude: float) -> np.ndarray:
-    """timm's op on a PIL image with the sign of `magnitude` (timm would pick it at random)."""
-    level_fn = aa.LEVEL_TO_ARG[name]
-    args: tuple = ()
-    if level_fn is not None and name not in SIGNED:
-        args = level_fn(abs(magnitude), HPARAMS)  # unsigned: the sign of the magnitude is ignored
-    elif level_fn is not None:
-        for _ in range(200):
-            args = level_fn(abs(magnitude), HPARAMS)
-            signed = args[0] - 1.0 if name in ENHANCE else args[0]
-            if signed == 0 or (signed < 0) == (magnitude < 0):
-                break
-        else:
-            raise AssertionError("could not draw the sign")
-    return np.asarray(aa.NAME_TO_OP[name](Image.fromarray(img), *args, **KWARGS))
-
-
-def to_batch(images: list[np.ndarray]) -> torch.Tensor:
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
 
 
 def test_op_set_is_timms_increasing_set_in_order():
