@@ -3,6 +3,8 @@ installed (it needs libturbojpeg and OpenCV; CI installs them)."""
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 
@@ -32,7 +34,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def load_all(path, pipeline) -> tuple[np.ndarray, np.ndarray]:
     loader = Loader(str(path), batch_size=4, num_workers=1, order=OrderOption.SEQUENTIAL, drop_last=False,
                     pipelines={"image": pipeline, "label": [IntDecoder()]})  # fmt: skip
-    images, labels = zip(*[(np.asarray(a), np.asarray(b)) for a, b in loader])
+    images, labels = zip(*[(np.asarray(a).copy(), np.asarray(b).copy()) for a, b in loader])
+    del loader
+    gc.collect()  # let numba's finalizers run here, under this module's warning filter
     return np.concatenate(images), np.concatenate(labels).reshape(-1)
 
 
