@@ -58,7 +58,8 @@ def test_raw_round_trip_is_exact(tmp_path, images):
         assert (r.widths[i], r.heights[i]) == (im.shape[1], im.shape[0])
         np.testing.assert_array_equal(r.decode(i), im)
         b = r.image_bytes(i)
-        assert b.dtype == np.uint8 and b.ndim == 1 and b.size == im.size
+        assert b.dtype == np.uint8 and b.ndim == 1 and b.size == im.size == r.sizes[i]
+        np.testing.assert_array_equal(r.buffer[r.offsets[i] : r.offsets[i] + r.sizes[i]], b)
     img, lab = r[-1]
     np.testing.assert_array_equal(img, images[-1])
     assert lab == labels[-1]
@@ -107,10 +108,10 @@ def test_smart_and_proportion_modes(tmp_path, images):
 def test_samples_never_cross_a_page(tmp_path):
     ims = photo_crops(7, (512, 400), seed=1)  # 614400 raw bytes: 3 per 2 MiB page
     r = BetonReader(write(tmp_path / "pages.beton", ims, list(range(7)), image_mode="raw", max_resolution=None))
-    starts = r._offsets % PAGE
+    starts = r.offsets % PAGE
     assert (starts + r.sizes <= PAGE).all()
-    assert len(set((r._offsets // PAGE).tolist())) == 3
-    data_start = r._offsets.min()
+    assert len(set((r.offsets // PAGE).tolist())) == 3
+    data_start = r.offsets.min()
     assert data_start % PAGE == 0
     for i in range(7):
         np.testing.assert_array_equal(r.decode(i), ims[i])

@@ -120,7 +120,7 @@ def test_corrupt_jpeg_data_fails_on_decode(tmp_path, good):
     p.write_bytes(good)
     r = BetonReader(p)
     i = int(np.flatnonzero(r.is_jpeg)[0])
-    off, size = int(r._offsets[i]), int(r.sizes[i])
+    off, size = int(r.offsets[i]), int(r.sizes[i])
     r.close()
     data = bytearray(good)
     data[off : off + size] = bytes(size)

@@ -208,6 +208,17 @@ class BetonReader:
         return self._sizes
 
     @property
+    def offsets(self) -> np.ndarray:
+        """File offset of each sample's stored bytes (int64): with `sizes` and `buffer`, what a
+        batch decoder (numba, threads) needs without a Python call per sample."""
+        return self._offsets
+
+    @property
+    def buffer(self) -> np.ndarray:
+        """The whole mapped file as a read-only uint8 array."""
+        return self._buf
+
+    @property
     def num_classes(self) -> int:
         return int(self.labels.max()) + 1 if len(self.labels) else 0
 
