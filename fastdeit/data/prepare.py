@@ -309,6 +309,8 @@ def prepare_dataset(
         for k, results in enumerate(_run_chunks(chunks[start_chunk:], settings, workers), start=start_chunk):
             chunk_skipped = []
             for index, path, label, data, m, w, h, err in results:
+                if err is None and len(data) > page_size:
+                    err = f"encoded image of {len(data)} bytes does not fit a {page_size}-byte page; lower --max-res"
                 if err is not None:
                     if on_error == "fail":
                         raise ValueError(f"{path}: {err}")

@@ -218,3 +218,14 @@ def test_progress_bar_shows_rate(tmp_path, folder, capsys):
     prepare_dataset(folder, tmp_path / "p.beton", max_res=64, page_size=PAGE, progress=True)
     err = capsys.readouterr().err
     assert "12/12" in err and "img/s" in err
+
+
+def test_image_too_big_for_a_page_is_reported(tmp_path):
+    d = tmp_path / "src" / "a"
+    d.mkdir(parents=True)
+    big = np.asarray(Image.fromarray(photo_crops(1, (100, 80))[0]).resize((1000, 800)))
+    Image.fromarray(big).save(d / "big.JPEG")
+    Image.fromarray(big[:100, :100]).save(d / "small.JPEG")
+    rep = prepare_dataset(tmp_path / "src", tmp_path / "o.beton", max_res=0, mode="raw", page_size=PAGE, progress=False)
+    assert [(Path(p).name, "does not fit" in why) for p, why in rep.skipped] == [("big.JPEG", True)]
+    assert rep.num_written == 1
