@@ -109,7 +109,9 @@ class RunConfig:
     seed: int = 0  # deit --seed 0
     out: str = ""  # run directory; empty = runs/<preset>
     device: str = "auto"  # auto | cpu | cuda
-    precision: str = "bf16"  # bf16 | fp16 | fp32 (autocast dtype; fp16 uses a GradScaler)
+    # auto | bf16 | fp16 | fp32. auto = bf16 autocast on CUDA, fp32 on CPU (where bf16 matmuls
+    # without AMX run several times slower than fp32). fp16 uses a GradScaler.
+    precision: str = "auto"
     ema: bool = True  # deit --model-ema
     ema_decay: float = 0.99996  # deit --model-ema-decay
     eval_every: int = 1  # epochs between evaluations

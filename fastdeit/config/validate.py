@@ -14,7 +14,7 @@ CHOICES = {
     "optim.name": ("adamw",),
     "optim.fused": ("auto", "on", "off"),
     "run.device": ("auto", "cpu", "cuda"),
-    "run.precision": ("bf16", "fp16", "fp32"),
+    "run.precision": ("auto", "bf16", "fp16", "fp32"),
     "run.progress": ("auto", "bar", "plain", "none"),
 }
 

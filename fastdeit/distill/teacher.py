@@ -14,7 +14,8 @@ from fastdeit.config.schema import DistillConfig
 def read_teacher_state(path: Path) -> dict:
     """deit's released teacher file keeps the state dict under `model`; a bare state dict works too."""
     if not path.is_file():
-        raise ValueError(f"distill.teacher_checkpoint: no such file {path}")
+        raise ValueError(f"distill.teacher_checkpoint: no such file {path} (for demo_distilled, run "
+                         "`fastdeit train --preset demo` first: it writes runs/demo/best.pt)")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means a bad file
@@ -25,20 +26,51 @@ def read_teacher_state(path: Path) -> dict:
     return state
 
 
-def load_teacher(cfg: DistillConfig, num_classes: int, device: torch.device,
-                 model_kwargs: dict | None = None) -> nn.Module:
+def teacher_from_fastdeit_checkpoint(cfg: DistillConfig, path: Path, num_classes: int) -> nn.Module | None:
+    """A checkpoint written by `fastdeit train` carries its model config: rebuild that model."""
+    from fastdeit.config.load import config_from_dict
+    from fastdeit.models import create_model
+    from fastdeit.train.checkpoint import FORMAT, load_checkpoint
+
+    try:
+        marker = torch.load(path, map_location="cpu", weights_only=False).get("format")
+    except Exception:  # noqa: BLE001 - read_teacher_state reports unreadable files
+        return None
+    if marker != FORMAT:
+        return None
+    blob = load_checkpoint(path)
+    run_config = config_from_dict(blob["config"], f"distill.teacher_checkpoint {path}")
+    if run_config.model.name != cfg.teacher:
+        raise ValueError(f"distill.teacher = {cfg.teacher!r} but {path} holds a {run_config.model.name!r}")
+    if blob["num_classes"] != num_classes:
+        raise ValueError(f"distill.teacher_checkpoint: {path} was trained on {blob['num_classes']} classes, "
+                         f"this run has {num_classes}")
+    model = create_model(run_config.model, num_classes, run_config.data.img_size)
+    model.load_state_dict(blob["model"])
+    return model
+
+
+def load_teacher(cfg: DistillConfig, num_classes: int, device: torch.device) -> nn.Module:
     if not cfg.teacher_checkpoint:
         raise ValueError(f"distill.kind = {cfg.kind!r} needs distill.teacher_checkpoint "
                          "(deit's teacher: https://dl.fbaipublicfiles.com/deit/regnety_160-a5fe301d.pth)")
-    state = read_teacher_state(Path(cfg.teacher_checkpoint))
+    path = Path(cfg.teacher_checkpoint)
+    state = read_teacher_state(path)
+    teacher = teacher_from_fastdeit_checkpoint(cfg, path, num_classes)
+    if teacher is not None:
+        return prepare_for_inference(teacher, device)
     if cfg.teacher not in timm.list_models():
         raise ValueError(f"distill.teacher = {cfg.teacher!r}: not a timm model")
-    teacher = timm.create_model(cfg.teacher, pretrained=False, num_classes=num_classes, **(model_kwargs or {}))
+    teacher = timm.create_model(cfg.teacher, pretrained=False, num_classes=num_classes)
     try:
         teacher.load_state_dict(state)
     except RuntimeError as err:
         raise ValueError(f"distill.teacher_checkpoint: {cfg.teacher_checkpoint} does not fit "
                          f"{cfg.teacher} with {num_classes} classes: {str(err).splitlines()[0]}") from None
+    return prepare_for_inference(teacher, device)
+
+
+def prepare_for_inference(teacher: nn.Module, device: torch.device) -> nn.Module:
     teacher.to(device).eval().requires_grad_(False)
     if device.type == "cuda":
         teacher = teacher.to(memory_format=torch.channels_last)

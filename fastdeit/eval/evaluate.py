@@ -22,6 +22,8 @@ def head_logits(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tenso
 
 
 def autocast_for(device: torch.device, precision: str):
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
     if precision == "fp32":
         return nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16

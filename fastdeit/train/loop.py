@@ -20,10 +20,16 @@ from fastdeit.models import create_model
 from fastdeit.models.factory import is_distilled
 from fastdeit.train import checkpoint as ckpt
 from fastdeit.train.data_source import build_train_data, build_val_loader, resolve_paths
-from fastdeit.train.distributed import DistContext, barrier, init_distributed, shutdown_distributed
+from fastdeit.train.distributed import (
+    DistContext,
+    all_reduce_sum,
+    barrier,
+    init_distributed,
+    shutdown_distributed,
+)
 from fastdeit.train.ema import build_ema
 from fastdeit.train.metrics import MetricsLog, Progress
-from fastdeit.train.mixing import MixTargets
+from fastdeit.data.reference import ReferenceMixup
 from fastdeit.train.optim import build_optimizer, scaled_lr
 from fastdeit.train.schedule import lr_at
 from fastdeit.train.step import StepContext, train_step, unwrap
@@ -82,7 +88,7 @@ class Trainer:
             if val_classes > self.num_classes:
                 raise ValueError(f"data.val {val_path} has {val_classes} classes but data.train has "
                                  f"{self.num_classes}")
-        self.mix = MixTargets(config.augment, self.num_classes)
+        self.mix = ReferenceMixup(config.augment, self.num_classes)
         self.model = create_model(config.model, self.num_classes, config.data.img_size).to(self.device)
         if config.model.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -222,7 +228,8 @@ class Trainer:
             window_steps += 1
             window_images += images.shape[0] * self.dist.world_size
             if self.step % self.config.run.log_every == 0 or self.step == self.total_steps:
-                loss = float(loss_sum.item()) / window_steps  # the only host sync, every log_every steps
+                all_reduce_sum(loss_sum)  # the logged loss is the global batch's, whatever the world size
+                loss = float(loss_sum.item()) / (window_steps * self.dist.world_size)  # host sync: every log_every steps
                 if not np.isfinite(loss):
                     raise FloatingPointError(f"loss is {loss} at step {self.step}; lower optim.lr or "
                                              "set optim.clip_grad")

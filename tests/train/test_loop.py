@@ -1,0 +1,124 @@
+import json
+
+import pytest
+import torch
+
+from fastdeit.cli import main
+from fastdeit.config.load import build_config
+from fastdeit.train.checkpoint import load_checkpoint
+from fastdeit.train.loop import train
+from fastdeit.train.metrics import read_metrics
+from tests.train.conftest import tiny_overrides
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_folders, tmp_path_factory):
+    train_dir, val_dir = tiny_folders
+    out = tmp_path_factory.mktemp("run")
+    final = train(build_config("deit_ti_300ep", overrides=tiny_overrides(train_dir, val_dir, out)), "deit_ti_300ep")
+    return out, final
+
+
+def test_run_directory_holds_the_contract_outputs(trained_run):
+    out, final = trained_run
+    assert {"config.toml", "metrics.jsonl", "checkpoint.pt", "best.pt", "curves.png"} <= {p.name for p in out.iterdir()}
+    records = read_metrics(out / "metrics.jsonl")
+    steps = [r for r in records if r["kind"] == "step"]
+    assert [r["step"] for r in steps] == list(range(1, 9))  # 2 epochs x 256 samples / 64
+    assert all({"epoch", "step", "loss", "lr", "img_per_s"} <= r.keys() for r in steps)
+    assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [0, 1]
+    evals = [r for r in records if r["kind"] == "eval"]
+    assert {r["model"] for r in evals} == {"model", "ema"}
+    assert all(0 <= r["top1"] <= r["top5"] <= 100 for r in evals)
+    assert final["top1"] == evals[-2]["top1"] and final["samples"] == 48
+
+
+def test_resolved_config_reloads_to_the_same_run(trained_run, tiny_folders):
+    import tomllib
+
+    out, _ = trained_run
+    table = tomllib.loads((out / "config.toml").read_text())
+    assert table["preset"] == "deit_ti_300ep" and table["model"]["embed_dim"] == 32
+    assert table["augment"]["auto_augment"] == "rand-m9-mstd0.5-inc1"
+
+
+def test_lr_follows_warmup_then_cosine(trained_run):
+    out, _ = trained_run
+    lrs = [r["lr"] for r in read_metrics(out / "metrics.jsonl") if r["kind"] == "step"]
+    peak = 2e-3 * 64 / 512
+    assert lrs[0] == pytest.approx(1e-6) and max(lrs) <= peak
+    assert lrs[:4] == sorted(lrs[:4])  # warmup: one epoch (4 steps) climbing from warmup_lr
+    assert lrs[4:] == sorted(lrs[4:], reverse=True)  # then cosine decay (timm: t counted from 0)
+
+
+def test_eval_cli_matches_trainer(trained_run, tiny_folders, capsys):
+    out, final = trained_run
+    _, val_dir = tiny_folders
+    assert main(["eval", "--checkpoint", str(out / "checkpoint.pt"), "--val", str(val_dir), "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results["model"]["top1"] == pytest.approx(final["top1"])
+    assert results["ema"]["top1"] == pytest.approx(final["ema"]["top1"])
+
+
+def test_resume_from_epoch_boundary_gives_identical_weights(tiny_folders, tmp_path):
+    train_dir, val_dir = tiny_folders
+    straight = tiny_overrides(train_dir, None, tmp_path / "straight")
+    train(build_config("deit_ti_300ep", overrides=straight))
+    interrupted = tiny_overrides(train_dir, None, tmp_path / "resumed")
+    train(build_config("deit_ti_300ep", overrides=interrupted + ["run.max_steps=4"]))
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["step"] == 4
+    train(build_config("deit_ti_300ep", overrides=interrupted), resume=True)
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
+    assert b["step"] == 8
+    for key in a["model"]:
+        torch.testing.assert_close(a["model"][key], b["model"][key], rtol=0, atol=0, msg=key)
+    for key in a["ema"]:
+        torch.testing.assert_close(a["ema"][key], b["ema"][key], rtol=0, atol=0, msg=key)
+    steps = [r["step"] for r in read_metrics(tmp_path / "resumed" / "metrics.jsonl") if r["kind"] == "step"]
+    assert steps == list(range(1, 9))
+
+
+def test_resume_refuses_a_checkpoint_of_another_recipe(trained_run, tiny_folders, tmp_path):
+    out, _ = trained_run
+    train_dir, val_dir = tiny_folders
+    run = tmp_path / "other"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes((out / "checkpoint.pt").read_bytes())
+    config = build_config("deit_ti_300ep", overrides=tiny_overrides(train_dir, None, run, "optim.weight_decay=0.1"))
+    with pytest.raises(ValueError, match=r"another recipe.*optim\.weight_decay"):
+        train(config, resume=True)
+
+
+def test_resume_refuses_a_corrupt_checkpoint(trained_run, tiny_folders, tmp_path):
+    out, _ = trained_run
+    train_dir, _ = tiny_folders
+    run = tmp_path / "corrupt"
+    run.mkdir()
+    data = (out / "checkpoint.pt").read_bytes()
+    (run / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        train(build_config("deit_ti_300ep", overrides=tiny_overrides(train_dir, None, run)), resume=True)
+
+
+def test_missing_data_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "--preset", "deit_ti_300ep", "--data", str(tmp_path / "nope")]) == 2
+    assert "data.train: no such file or directory" in capsys.readouterr().err
+
+
+def test_distilled_training_reports_each_head(trained_run, tiny_folders, tmp_path):
+    teacher_ckpt, _ = trained_run
+    train_dir, val_dir = tiny_folders
+    overrides = tiny_overrides(train_dir, val_dir, tmp_path / "distilled", "model.name=deit_tiny_distilled_patch16_224",
+                               "distill.kind=hard", "distill.teacher=deit_tiny_patch16_224",
+                               f'distill.teacher_checkpoint="{teacher_ckpt / "best.pt"}"', "schedule.epochs=1",
+                               "schedule.warmup_epochs=0")
+    final = train(build_config("deit_ti_distilled_300ep", overrides=overrides))
+    assert {"top1", "top1_cls", "top1_dist", "top5_cls", "top5_dist"} <= final.keys()
+
+
+def test_distillation_without_teacher_checkpoint_says_what_to_set(tiny_folders, tmp_path):
+    train_dir, _ = tiny_folders
+    overrides = tiny_overrides(train_dir, None, tmp_path / "d", "model.name=deit_tiny_distilled_patch16_224")
+    with pytest.raises(ValueError, match="distill.teacher_checkpoint"):
+        train(build_config("deit_ti_distilled_300ep", overrides=overrides))
