@@ -13,12 +13,13 @@ magnitude clips to 10; Pillow >= 13 raises there while Pillow <= 12 returned a b
 train transform built here replaces the posterize op function of its own RandAugment ops with
 one that keeps Pillow 12's result (see `_posterize_pillow12`); timm itself is left untouched.
 
-The path "demo" is not resolved here: the trainer turns it into the demo dataset's directories.
+Data comes from an ImageFolder directory or a `.beton` file (decoded to RGB by BetonReader, then
+the same PIL transforms). The path "demo" is not resolved here: the trainer turns it into the
+demo dataset's directories.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
@@ -134,32 +135,18 @@ def build_eval_transform(data: DataConfig) -> transforms.Compose:
 
 
 class _BetonImages(Dataset):
-    """(transformed PIL image, label) pairs from a .beton file; the reader opens lazily per process."""
+    """(transformed PIL image, label) pairs from a .beton file (the reader pickles by path)."""
 
-    def __init__(self, path: str, transform: Callable) -> None:
-        from fastdeit.data.beton import BetonReader
-
-        self._open = BetonReader
-        self.path = path
+    def __init__(self, reader: Any, transform: Callable) -> None:
+        self.reader = reader
         self.transform = transform
-        reader = BetonReader(path)
-        self.labels = np.asarray(reader.labels, dtype=np.int64)
-        self._reader: Any = None
-        self._pid = -1
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.reader)
 
     def __getitem__(self, i: int) -> tuple[Any, int]:
-        if self._reader is None or self._pid != os.getpid():
-            self._reader, self._pid = self._open(self.path), os.getpid()
-        img = Image.fromarray(self._reader.decode(i))
-        return self.transform(img), int(self.labels[i])
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_reader"] = None
-        return state
+        img = Image.fromarray(self.reader.decode(i))
+        return self.transform(img), int(self.reader.labels[i])
 
 
 def _dataset(path: str, transform: Callable, key: str) -> tuple[Dataset, int]:
@@ -176,16 +163,16 @@ def _dataset(path: str, transform: Callable, key: str) -> tuple[Dataset, int]:
         if not p.is_file():
             raise ValueError(f"{key}: {path} is not a file")
         try:
-            from fastdeit.data.beton import BetonReader  # noqa: F401
+            from fastdeit.data.beton import BetonReader
         except ImportError as e:
             raise ValueError(
                 f"{key}: {path} is a .beton file, but the .beton reader "
                 "(fastdeit.data.beton) is not available in this installation"
             ) from e
-        ds = _BetonImages(str(p), transform)
-        if len(ds) == 0:
+        reader = BetonReader(p)  # refuses a corrupt file with a ValueError naming it
+        if len(reader) == 0:
             raise ValueError(f"{key}: {path} holds no images")
-        return ds, int(ds.labels.max()) + 1
+        return _BetonImages(reader, transform), int(reader.num_classes)
     if not p.is_dir():
         raise ValueError(f"{key}: {path} is neither an ImageFolder directory nor a .beton file")
     try:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from timm.data import create_transform
 from timm.data.auto_augment import RandAugment
 from timm.data.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
@@ -86,6 +87,34 @@ def test_eval_images_are_deterministic_centre_crops(folder: Path) -> None:
     assert torch.equal(x1, x2) and torch.equal(y1, y2)
     assert float(x1.min()) >= float(((0 - MEAN) / STD).min()) - 1e-5
     assert float(x1.max()) <= float(((1 - MEAN) / STD).max()) + 1e-5
+
+
+def test_beton_file_gives_the_same_batches_as_the_image_folder(
+    folder: Path, tmp_path: Path
+) -> None:
+    """Same pixels (raw mode), same order: the eval batches must be identical."""
+    from fastdeit.data.beton import BetonWriter
+    from torchvision.datasets import ImageFolder
+
+    png = tmp_path / "png"
+    beton = tmp_path / "demo.beton"
+    with BetonWriter(beton, image_mode="raw", max_resolution=None) as writer:
+        for i, (path, label) in enumerate(ImageFolder(str(folder)).samples[:64]):
+            img = Image.open(path).convert("RGB")
+            (png / f"class{label}").mkdir(parents=True, exist_ok=True)
+            img.save(png / f"class{label}" / f"{i:03d}.png")
+            writer.add(np.asarray(img), label)
+    data = DataConfig(global_batch=64, workers=0, img_size=40)
+    from_beton, classes_beton = build_eval_loader(data, str(beton), rank=0, world_size=1)
+    from_folder, classes_folder = build_eval_loader(data, str(png), rank=0, world_size=1)
+    xb, yb = next(iter(from_beton))
+    xf, yf = next(iter(from_folder))
+    assert classes_beton == classes_folder
+    assert torch.equal(yb, yf) and torch.equal(xb, xf)
+    no_repeats = DataConfig(global_batch=16, workers=0, img_size=40, repeated_aug=1)
+    train, _, _ = build_train_loader(no_repeats, AugmentConfig(), str(beton), rank=0, world_size=1, seed=0)
+    x, _ = next(iter(train))
+    assert len(train.dataset) == 64 and x.shape == (16, 3, 40, 40)
 
 
 def test_bad_paths_are_named(tmp_path: Path) -> None:
