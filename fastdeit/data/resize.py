@@ -15,12 +15,22 @@ pass. The crop box is float32 as Pillow's is.
 from __future__ import annotations
 
 import math
+import threading
 
 import numba
 import numpy as np
 
 _PRECISION_BITS = 32 - 8 - 2  # Pillow Resample.c
 _SUPPORT = 2.0  # bicubic
+_tls = threading.local()
+
+
+def _scratch(nbytes: int) -> np.ndarray:
+    """This thread's scratch buffer of at least `nbytes` (reused: no per-image allocation)."""
+    buf = getattr(_tls, "buf", None)
+    if buf is None or buf.size < nbytes:
+        buf = _tls.buf = np.empty(max(nbytes, 1 << 20), dtype=np.uint8)
+    return buf
 
 
 @numba.njit(cache=True, nogil=True)
@@ -80,7 +90,7 @@ def _clip8(acc: int) -> np.uint8:
 
 
 @numba.njit(cache=True, nogil=True)
-def _resize_into(src, box_x0, box_x_extent, box_y0, box_y_extent, out, flip):
+def _resize_into(src, box_x0, box_x_extent, box_y0, box_y_extent, out, flip, scratch):
     in_h, in_w = src.shape[0], src.shape[1]
     out_h, out_w = out.shape[0], out.shape[1]
     vb, vk = _coeffs(in_h, box_y0, box_y_extent, out_h)
@@ -88,23 +98,37 @@ def _resize_into(src, box_x0, box_x_extent, box_y0, box_y_extent, out, flip):
     y_first = vb[0, 0]
     y_last = vb[out_h - 1, 0] + vb[out_h - 1, 1]
     half = np.int32(1 << (_PRECISION_BITS - 1))
-    tmp = np.empty((y_last - y_first, out_w * 3), dtype=np.uint8)
-    nch = src.shape[2]
-    for yy in range(y_last - y_first):
-        sy = yy + y_first
+    rows = y_last - y_first
+    # Horizontal pass on the transposed crop, so that its inner loop runs over contiguous
+    # memory (vectorised) instead of gathering interleaved pixels; same sums, same result.
+    x_first = hb[0, 0]
+    x_last = hb[out_w - 1, 0] + hb[out_w - 1, 1]
+    cols = x_last - x_first
+    n_src, n_tmp = cols * rows * 3, out_w * rows * 3
+    if scratch.size < n_src + 2 * n_tmp:
+        scratch = np.empty(n_src + 2 * n_tmp, dtype=np.uint8)
+    src_t = scratch[:n_src].reshape((cols, rows * 3))
+    for y in range(rows):
+        for x in range(cols):
+            for c in range(3):
+                src_t[x, y * 3 + c] = src[y + y_first, x + x_first, c]
+    tmp_t = scratch[n_src : n_src + n_tmp].reshape((out_w, rows * 3))
+    hacc = np.empty(rows * 3, dtype=np.int32)
+    for xx in range(out_w):
+        xmin, n = hb[xx, 0] - x_first, hb[xx, 1]
+        hacc[:] = half
+        for x in range(n):
+            k = hk[xx, x]
+            srow = src_t[xmin + x]
+            for i in range(rows * 3):
+                hacc[i] += np.int32(srow[i]) * k
+        for i in range(rows * 3):
+            tmp_t[xx, i] = _clip8(hacc[i])
+    tmp = scratch[n_src + n_tmp : n_src + 2 * n_tmp].reshape((rows, out_w * 3))
+    for y in range(rows):
         for xx in range(out_w):
-            xmin, n = hb[xx, 0], hb[xx, 1]
-            s0 = half
-            s1 = half
-            s2 = half
-            for x in range(n):
-                k = hk[xx, x]
-                s0 += np.int32(src[sy, xmin + x, 0]) * k
-                s1 += np.int32(src[sy, xmin + x, 1]) * k
-                s2 += np.int32(src[sy, xmin + x, 2]) * k
-            tmp[yy, xx * 3] = _clip8(s0)
-            tmp[yy, xx * 3 + 1] = _clip8(s1)
-            tmp[yy, xx * 3 + 2] = _clip8(s2)
+            for c in range(3):
+                tmp[y, xx * 3 + c] = tmp_t[xx, y * 3 + c]
     acc = np.empty(out_w * 3, dtype=np.int32)
     for yy in range(out_h):
         ymin, n = vb[yy, 0] - y_first, vb[yy, 1]
@@ -141,5 +165,8 @@ def resize_crop(
     if not (0 <= x0 < x1 <= src.shape[1] and 0 <= y0 < y1 <= src.shape[0]):
         raise ValueError(f"box {box} outside the {src.shape[1]}x{src.shape[0]} image")
     # Pillow computes the box extent in float32, then the scale in double.
-    _resize_into(src, float(x0), float(x1 - x0), float(y0), float(y1 - y0), out, bool(flip))
+    _resize_into(
+        src, float(x0), float(x1 - x0), float(y0), float(y1 - y0), out, bool(flip),
+        _scratch(src.shape[0] * (src.shape[1] + 2 * out.shape[1]) * 3),
+    )
     return out
