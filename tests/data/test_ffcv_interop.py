@@ -103,3 +103,19 @@ def test_fastdeit_reads_ffcv_written_file(tmp_path, mode):
             ref = cv2.cvtColor(cv2.imdecode(np.asarray(r.image_bytes(i)), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
             assert np.abs(got.astype(int) - ref).max() <= 2  # libjpeg-turbo vs OpenCV's libjpeg
             assert psnr(got, want) > 30
+
+
+def test_fastdeit_reads_ffcv_file_with_other_fields_and_order(tmp_path):
+    from ffcv.fields import BytesField, FloatField
+
+    images = photo_crops(3, (40, 30), seed=7)
+    path = tmp_path / "mixed.beton"
+    fields = {"weight": FloatField(), "label": IntField(), "blob": BytesField(), "image": RGBImageField(write_mode="raw")}
+    samples = [(0.5 * k, 10 + k, np.frombuffer(b"x" * (k + 1), np.uint8), im) for k, im in enumerate(images)]
+    DatasetWriter(str(path), fields, num_workers=1).from_indexed_dataset(samples)
+    r = BetonReader(path)
+    assert r.field_names == ["weight", "label", "blob", "image"]
+    assert (r.image_field, r.label_field) == ("image", "label")
+    assert r.labels.tolist() == [10, 11, 12]
+    for i, im in enumerate(images):
+        np.testing.assert_array_equal(r.decode(i), im)
