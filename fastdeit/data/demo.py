@@ -10,7 +10,7 @@ survive RandomResizedCrop.
 Everything is a pure function of (seed, split, class, index), so the bytes are identical on
 every machine with the same Pillow/libjpeg. The dataset is written to a temporary directory and
 renamed into place when complete (DESIGN.md, invariant 5): a killed generation never leaves a
-half dataset, and concurrent ranks generating at once all end with the same complete copy.
+half dataset. A file lock makes concurrent callers (all ranks of a job) wait for one generator.
 A version marker makes later format changes regenerate.
 
 Layout: ROOT/train/NN_name/IIII.jpg and ROOT/val/NN_name/IIII.jpg (torchvision ImageFolder; the
@@ -19,17 +19,24 @@ NN_ prefix keeps ImageFolder's sorted class order equal to `CLASS_NAMES`).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
 
 #: Bump when the images or the layout change: existing caches are then regenerated.
 VERSION = 1
@@ -134,57 +141,49 @@ def ensure_demo_dataset(
             "refusing to overwrite it (choose an empty or new directory)"
         )
     root.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(root)
-    tmp = root.parent / f".{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        generate(tmp, train_per_class, val_per_class)
-        _install(tmp, root, expected)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with _generation_lock(root):
+        # Concurrent callers (e.g. all ranks of a torchrun job) wait here; the first generates.
+        if _read_marker(root) != expected:
+            _remove_stale_temps(root)
+            tmp = root.parent / f".{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            try:
+                generate(tmp, train_per_class, val_per_class)
+                _install(tmp, root, expected)
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp, ignore_errors=True)
     if _read_marker(root) != expected:
         raise ValueError(f"demo dataset at {root} is incomplete after generation")
     return _describe(root)
 
 
+@contextlib.contextmanager
+def _generation_lock(root: Path) -> Iterator[None]:
+    """An exclusive flock next to `root`; the kernel releases it if the holder dies."""
+    with open(root.parent / f".{root.name}.lock", "a") as f:
+        if fcntl is not None:
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _install(tmp: Path, root: Path, expected: dict) -> None:
-    """Move the finished `tmp` to `root`; the first of several concurrent generators wins."""
+    """Move the finished `tmp` to `root`, first moving an outdated demo dataset out of the way."""
     if root.is_dir() and _read_marker(root) is not None and _read_marker(root) != expected:
         old = root.parent / f".{root.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        try:
-            os.rename(root, old)
-        except OSError:
-            pass  # another process replaced it first
-        else:
-            shutil.rmtree(old, ignore_errors=True)
-    try:
-        os.rename(tmp, root)  # atomic; succeeds over a missing or empty directory
-    except OSError:
-        if _read_marker(root) != expected:
-            raise
+        os.rename(root, old)
+        shutil.rmtree(old, ignore_errors=True)
+    os.rename(tmp, root)  # atomic; succeeds over a missing or empty directory
 
 
 def _remove_stale_temps(root: Path) -> None:
-    """Delete temporary directories left by generators that were killed (their pid is gone)."""
-    for p in root.parent.glob(f".{root.name}.tmp-*"):
-        try:
-            pid = int(p.name.rsplit("-", 2)[-2])
-        except (ValueError, IndexError):
-            continue
-        if not _pid_alive(pid):
+    """Delete what killed generators left (called under the lock, so none is still running)."""
+    for pattern in (f".{root.name}.tmp-*", f".{root.name}.old-*"):
+        for p in root.parent.glob(pattern):
             shutil.rmtree(p, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # our own leftovers from an earlier failed attempt in this process
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def generate(

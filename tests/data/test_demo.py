@@ -95,6 +95,19 @@ def test_killed_generation_leaves_no_dataset_and_rerun_is_byte_identical(
     assert _files(again.root) == _files(generated.root)
 
 
+def test_concurrent_callers_share_one_complete_dataset(tmp_path: Path) -> None:
+    """All ranks of a job call ensure_demo_dataset at once: all must get the same full copy."""
+    root = tmp_path / "ds"
+    code = (
+        "from fastdeit.data.demo import ensure_demo_dataset; "
+        f"ensure_demo_dataset({str(root)!r}, train_per_class=10, val_per_class=2)"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(3)]
+    assert [p.wait() for p in procs] == [0, 0, 0]
+    assert len(list(root.rglob("*.jpg"))) == 10 * (10 + 2)
+    assert not list(tmp_path.glob(".ds.tmp-*"))
+
+
 def test_outdated_version_is_regenerated(generated: demo.DemoDataset, tmp_path: Path) -> None:
     root = tmp_path / "ds"
     root.mkdir()
@@ -105,7 +118,7 @@ def test_outdated_version_is_regenerated(generated: demo.DemoDataset, tmp_path: 
     ensure_demo_dataset(root, **SMALL)
     assert not (root / "stale.txt").exists()
     assert json.loads((root / demo.MARKER).read_text())["version"] == demo.VERSION
-    assert not list(tmp_path.glob(".ds.*"))
+    assert not list(tmp_path.glob(".ds.tmp-*")) and not list(tmp_path.glob(".ds.old-*"))
 
 
 def test_foreign_directory_is_refused_not_overwritten(tmp_path: Path) -> None:
