@@ -81,12 +81,8 @@ def _coeffs(in_size: int, in0: float, extent: float, out_size: int):
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _clip8(acc: int) -> np.uint8:
-    v = acc >> _PRECISION_BITS
-    if v < 0:
-        return np.uint8(0)
-    if v > 255:
-        return np.uint8(255)
-    return np.uint8(v)
+    # branchless (min/max) so that LLVM vectorises the loops around it
+    return np.uint8(min(max(acc >> _PRECISION_BITS, 0), 255))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -139,10 +135,15 @@ def _resize_into(src, box_x0, box_x_extent, box_y0, box_y_extent, out, flip, scr
             for i in range(out_w * 3):
                 acc[i] += np.int32(trow[i]) * k
         orow = out[yy]
-        for xx in range(out_w):
-            dx = out_w - 1 - xx if flip else xx
-            for c in range(3):
-                orow[dx, c] = _clip8(acc[xx * 3 + c])
+        if flip:
+            for xx in range(out_w):
+                dx = out_w - 1 - xx
+                for c in range(3):
+                    orow[dx, c] = _clip8(acc[xx * 3 + c])
+        else:
+            flat = orow.reshape(out_w * 3)
+            for i in range(out_w * 3):
+                flat[i] = _clip8(acc[i])
 
 
 def resize_crop(
@@ -159,8 +160,8 @@ def resize_crop(
     """
     if src.ndim != 3 or src.shape[2] not in (3, 4) or src.dtype != np.uint8:
         raise ValueError(f"src must be H×W×3 (or ×4, RGBX) uint8, got {src.shape} {src.dtype}")
-    if out.ndim != 3 or out.shape[2] != 3 or out.dtype != np.uint8:
-        raise ValueError(f"out must be h×w×3 uint8, got {out.shape} {out.dtype}")
+    if out.ndim != 3 or out.shape[2] != 3 or out.dtype != np.uint8 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous h×w×3 uint8 array, got {out.shape} {out.dtype}")
     x0, y0, x1, y1 = (np.float32(v) for v in box)
     if not (0 <= x0 < x1 <= src.shape[1] and 0 <= y0 < y1 <= src.shape[0]):
         raise ValueError(f"box {box} outside the {src.shape[1]}x{src.shape[0]} image")
