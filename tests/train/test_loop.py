@@ -122,3 +122,12 @@ def test_distillation_without_teacher_checkpoint_says_what_to_set(tiny_folders, 
     overrides = tiny_overrides(train_dir, None, tmp_path / "d", "model.name=deit_tiny_distilled_patch16_224")
     with pytest.raises(ValueError, match="distill.teacher_checkpoint"):
         train(build_config("deit_ti_distilled_300ep", overrides=overrides))
+
+
+def test_tensorboard_event_files_on_request(tiny_folders, tmp_path):
+    pytest.importorskip("tensorboard")
+    train_dir, _ = tiny_folders
+    overrides = tiny_overrides(train_dir, None, tmp_path / "tb", "run.tensorboard=true", "run.max_steps=2")
+    train(build_config("deit_ti_300ep", overrides=overrides))
+    events = list((tmp_path / "tb" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
