@@ -1,5 +1,22 @@
 """Device-side augmentation: deit's RandAugment, random erasing, mixup/cutmix, normalisation.
 
 Everything here works on whole batches with explicit per-sample parameters (drawn by the view
-plan), on whatever device the tensors live on.
+plan, see `params.AugmentParams`), on whatever device the tensors live on:
+
+    from fastdeit.augment import DeviceAugment, AugmentParams
+    aug = DeviceAugment(cfg.augment, num_classes)
+    images, targets = aug(uint8_batch, labels, AugmentParams.from_plan(plan))
+
+The single ops are public too: `fastdeit.augment.ops.<timm op name>(images, magnitude)`.
 """
+
+from . import ops
+from .erasing import random_erase
+from .mixup import mix, smoothed_one_hot
+from .normalize import normalize
+from .params import AugmentParams
+from .pipeline import DeviceAugment
+from .rand_augment import rand_augment
+
+__all__ = ["AugmentParams", "DeviceAugment", "mix", "normalize", "ops", "rand_augment", "random_erase",
+           "smoothed_one_hot"]
