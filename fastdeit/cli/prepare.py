@@ -33,7 +33,7 @@ def register(subparsers) -> None:
     p.add_argument("--on-error", choices=["skip", "fail"], default="skip",
                    help="an unreadable image: report it and leave it out (skip, default) or stop (fail)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted prepare of OUT")
-    p.add_argument("--chunk-size", type=int, default=256, help=argparse.SUPPRESS)
+    p.add_argument("--chunk-size", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

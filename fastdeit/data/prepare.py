@@ -207,7 +207,7 @@ def prepare_dataset(
     smart_threshold: int | None = None,
     compress_probability: float = 0.5,
     seed: int = 0,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int | None = None,
     page_size: int = L.DEFAULT_PAGE_SIZE,
     on_chunk_committed: Callable[[int], None] | None = None,
 ) -> PrepareReport:
@@ -215,7 +215,9 @@ def prepare_dataset(
 
     on_error: 'skip' reports unreadable images and leaves them out, 'fail' stops with a
     ValueError naming the file (the journal stays, so a later --resume continues).
-    on_chunk_committed(n_chunks): called after each chunk is safely on disk (monitoring, tests).
+    chunk_size: samples per unit of work and of the resume journal (default: 256, fewer for
+    small jobs; a resume must use the same). on_chunk_committed(n_chunks): called after each
+    chunk is safely on disk (monitoring, tests).
     """
     t0 = time.perf_counter()
     out = Path(out)
@@ -229,7 +231,7 @@ def prepare_dataset(
         raise ValueError(f"max_res must be >= 0 (0 keeps the original size), got {max_res}")
     if limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
-    if chunk_size < 1:
+    if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     workers = max(1, int(workers))
 
@@ -238,6 +240,8 @@ def prepare_dataset(
         items = items[:limit]
     if not items:
         raise ValueError(f"{src}: no images found")
+    if chunk_size is None:  # small jobs: enough chunks to keep every worker busy
+        chunk_size = min(DEFAULT_CHUNK_SIZE, max(8, -(-len(items) // 64)))
     settings = EncodeSettings(max_res, quality, mode, smart_threshold, compress_probability, seed)
     digest = hashlib.sha256("\n".join(f"{p},{lab}" for p, lab in items).encode()).hexdigest()
     job = {
