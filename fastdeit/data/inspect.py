@@ -10,6 +10,9 @@ from PIL import Image
 
 from fastdeit.data.beton import BetonReader
 from fastdeit.data.beton import layout as L
+from fastdeit.data.image_io import jpeg_info
+
+JPEG_CHECK_SAMPLES = 1000
 
 
 def _stats(a: np.ndarray) -> dict:
@@ -42,7 +45,27 @@ def summarize(reader: BetonReader) -> dict:
         "height": _stats(reader.heights),
         "bytes_per_sample": _stats(sizes),
         "data_bytes": int(sizes.sum()),
+        "jpeg_check": jpeg_check(reader),
     }
+
+
+def jpeg_check(reader: BetonReader, max_samples: int = JPEG_CHECK_SAMPLES) -> dict:
+    """How many JPEG samples (up to max_samples, evenly spaced) are baseline 4:2:0, the kind
+    nvJPEG's hardware decoder takes; the rest fall back to slower decoding paths."""
+    idx = np.flatnonzero(reader.is_jpeg)
+    if len(idx) > max_samples:
+        idx = idx[np.linspace(0, len(idx) - 1, max_samples).astype(np.int64)]
+    ok = bad = 0
+    for i in idx:
+        try:
+            info = jpeg_info(reader.image_bytes(int(i)))
+            comps = [c[1:] for c in info["components"]]
+            good = info["baseline"] and comps in ([(2, 2), (1, 1), (1, 1)], [(1, 1)])
+        except ValueError:
+            good = False
+        ok += good
+        bad += not good
+    return {"checked": ok + bad, "baseline_420": ok, "other": bad}
 
 
 def format_summary(s: dict) -> str:
@@ -64,6 +87,10 @@ def format_summary(s: dict) -> str:
         f"height          {st(s['height'], ' px')}",
         f"bytes/sample    {st(s['bytes_per_sample'])}; data {s['data_bytes'] / 2**20:.1f} MiB",
     ]
+    jc = s["jpeg_check"]
+    if jc["checked"]:
+        lines.append(f"JPEG check      {jc['baseline_420']} of {jc['checked']} checked are baseline 4:2:0"
+                     + (f"; {jc['other']} are not (slower GPU decoding)" if jc["other"] else ""))
     if hist:
         shown = hist if len(hist) <= 20 else hist[:20]
         more = f" ... ({len(hist) - 20} more classes)" if len(hist) > 20 else ""

@@ -35,6 +35,7 @@ def test_summary_values(beton):
     assert s["height"]["max"] == 50
     assert s["bytes_per_sample"]["max"] == 40 * 30 * 3
     assert s["file_bytes"] == beton.stat().st_size and s["format_version"] == 2
+    assert s["jpeg_check"] == {"checked": 2, "baseline_420": 2, "other": 0}
 
 
 def test_cli_text_json_and_export(beton, tmp_path, capsys):
@@ -60,3 +61,18 @@ def test_cli_refuses_bad_file_cleanly(tmp_path, beton, capsys):
     assert "cut.beton" in err and "truncated" in err and "Traceback" not in err
     assert main(["inspect", str(tmp_path / "none.beton")]) == 2
     assert main(["inspect", str(beton), "--export", "x", str(tmp_path)]) == 2
+
+
+def test_jpeg_check_flags_progressive_jpegs(tmp_path, capsys):
+    import io
+
+    im = photo_crops(1, (40, 30))[0]
+    buf = io.BytesIO()
+    Image.fromarray(im).save(buf, format="JPEG", progressive=True)
+    path = tmp_path / "p.beton"
+    with BetonWriter(path, page_size=L.MIN_PAGE_SIZE) as w:
+        w.add_encoded(buf.getvalue(), mode=L.MODE_JPG, width=40, height=30, label=0)
+        w.add(im, 1)
+    assert summarize(BetonReader(path))["jpeg_check"] == {"checked": 2, "baseline_420": 1, "other": 1}
+    assert main(["inspect", str(path)]) == 0
+    assert "1 of 2 checked are baseline 4:2:0; 1 are not" in capsys.readouterr().out
