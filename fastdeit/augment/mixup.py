@@ -55,25 +55,26 @@ def mix(
     check_per_sample(lam, groups, "lam")
     check_per_sample(box, groups, "box", (4,))
     dev = images.device
-    mode = mode.to(dev, torch.int64).view(groups, 1, 1, 1, 1)
-    lam64 = lam.to(dev, torch.float64)
-    lam64 = torch.where(mode.view(groups) == MIX_NONE, torch.ones_like(lam64), lam64)
-    # timm multiplies by the Python floats lam and 1 - lam: form both in float64, then round.
-    w_self, w_partner = lam64.to(images.dtype), (1.0 - lam64).to(images.dtype)
-
-    x = images.reshape(groups, group_size, c, h, w)
-    partner = x.flip(1)
-    # timm: x.mul_(lam).add_(x.flip(0).mul_(1 - lam)), in the images' dtype
-    mixed = x * w_self.view(groups, 1, 1, 1, 1) + partner * w_partner.view(groups, 1, 1, 1, 1)
-    b = box.to(dev, torch.int64)
-    ys = torch.arange(h, device=dev).view(1, h, 1)
-    xs = torch.arange(w, device=dev).view(1, 1, w)
-    in_box = (ys >= b[:, 0, None, None]) & (ys < b[:, 1, None, None]) & (xs >= b[:, 2, None, None]) & (
-        xs < b[:, 3, None, None])
-    cut = (mode == MIX_CUTMIX) & in_box.view(groups, 1, 1, h, w)
-    out = torch.where(cut, partner, torch.where(mode == MIX_MIXUP, mixed, x)).reshape(n, c, h, w)
+    lam64 = lam.to(torch.float64).cpu()
+    modes = mode.to(torch.int64).cpu()
+    lam64 = torch.where(modes == MIX_NONE, torch.ones_like(lam64), lam64)
+    # One draw per group and only a few groups per batch: loop over groups (never images) and
+    # apply timm's own in-place batch ops; with the plan's parameters on the CPU this is sync-free.
+    out = images.clone()
+    x = out.view(groups, group_size, c, h, w)  # splitting the batch dim is a view in any layout
+    for g, (kind, weight, (top, bottom, left, right)) in enumerate(
+            zip(modes.tolist(), lam64.tolist(), box.cpu().tolist())):
+        if kind == MIX_MIXUP:
+            # timm: x_flipped = x.flip(0).mul_(1. - lam); x.mul_(lam).add_(x_flipped)
+            flipped = x[g].flip(0).mul_(1.0 - weight)
+            x[g].mul_(weight).add_(flipped)
+        elif kind == MIX_CUTMIX:
+            x[g][:, :, top:bottom, left:right] = x[g].flip(0)[:, :, top:bottom, left:right]
+        elif kind != MIX_NONE:
+            raise ValueError(f"mix mode must be {MIX_NONE}, {MIX_MIXUP} or {MIX_CUTMIX}, got {kind}")
 
     y1 = smoothed_one_hot(labels.to(dev), num_classes, smoothing).view(groups, group_size, num_classes)
-    targets = y1 * lam64.to(torch.float32).view(groups, 1, 1) + y1.flip(1) * (1.0 - lam64).to(torch.float32).view(
-        groups, 1, 1)
+    w_self = lam64.to(dev, torch.float32).view(groups, 1, 1)
+    w_partner = (1.0 - lam64).to(dev, torch.float32).view(groups, 1, 1)
+    targets = y1 * w_self + y1.flip(1) * w_partner  # timm mixup_target
     return out, targets.view(n, num_classes)
