@@ -9,7 +9,7 @@ channels_last. Every random choice comes in through AugmentParams.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -86,3 +86,10 @@ class DeviceAugment:
         else:
             targets = smoothed_one_hot(labels.to(x.device), self.num_classes, self.cfg.smoothing)
         return x.to(dtype=self.out_dtype, memory_format=torch.channels_last), targets
+
+    def apply_to_batch(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augment a fastdeit.data.loader.Batch: NHWC uint8 images, labels and the batch's plan."""
+        images = batch.images
+        if images.dim() != 4 or images.shape[-1] != 3:
+            raise ValueError(f"batch.images must be N x H x W x 3 (NHWC), got {tuple(images.shape)}")
+        return self(images.permute(0, 3, 1, 2), batch.labels, AugmentParams.from_plan(batch.plan))

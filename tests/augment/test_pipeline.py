@@ -58,6 +58,22 @@ def test_default_output_is_bf16_channels_last_with_soft_targets(batch):
     assert (targets >= 0.01 - 1e-6).all()  # smoothing 0.1 over 10 classes floors every class
 
 
+def test_loader_batches_in_nhwc_give_the_same_result(batch):
+    """The CPU loader hands NHWC uint8 batches with their plan; apply_to_batch takes them as is."""
+    from types import SimpleNamespace
+
+    imgs, labels, _ = batch
+    cfg = P.PlanConfig.from_configs(DataConfig(img_size=32, global_batch=128), AugmentConfig())
+    plan = P.make_plan(cfg, seed=0, epoch=0, step=0, widths=np.full(1024, 120), heights=np.full(1024, 100))
+    aug = DeviceAugment(AugmentConfig(), K, out_dtype=torch.float32)
+    nhwc = imgs.permute(0, 2, 3, 1).contiguous()
+    out, targets = aug.apply_to_batch(SimpleNamespace(images=nhwc, labels=labels, plan=plan))
+    ref, ref_t = aug(imgs, labels, AugmentParams.from_plan(plan))
+    assert torch.equal(out, ref) and torch.equal(targets, ref_t)
+    with pytest.raises(ValueError, match="NHWC"):
+        aug.apply_to_batch(SimpleNamespace(images=imgs, labels=labels, plan=plan))
+
+
 def test_switched_off_parts_are_skipped(batch):
     imgs, labels, p = batch
     cfg = dataclasses.replace(AugmentConfig(), auto_augment="", reprob=0.0, mixup=0.0, cutmix=0.0)
