@@ -8,10 +8,12 @@ RandAugment rand-m9-mstd0.5-inc1, random erasing 0.25, normalise), the CPU cost 
 the device. Images are crops of real photographs at ImageNet's typical 500x375, stored with the
 longest side <= --max-res.
 
-    python benchmarks/bench_loader.py [--data FILE.beton] [--images 1024] [--max-res 256 512]
-        [--seconds 12] [--workers 1 2] [--json benchmarks/results/loader_cpu.json]
+    python benchmarks/bench_loader.py [--data FILE.beton] [--images 512] [--max-res 256 512]
+        [--rounds 3] [--workers 1 2] [--json benchmarks/results/loader_cpu.json]
 
-Numbers are images/s over whole epochs after one warm-up epoch (numba compilation, page cache).
+Numbers are the median images/s of --rounds whole epochs per loader, the loaders interleaved
+round by round (a shared machine's load then hits all alike), after one warm-up epoch each
+(numba compilation, worker start-up, page cache).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from fastdeit.data.loader import FastLoader
 from fastdeit.data.plan import PlanConfig
 from fastdeit.data.sample_images import photo_crops
 
-BATCH = 256
+BATCH = 64
 
 
 def make_data(root: Path, n: int, max_res: int) -> tuple[Path, Path]:
@@ -54,28 +56,22 @@ def make_data(root: Path, n: int, max_res: int) -> tuple[Path, Path]:
     return beton, folder
 
 
-def timed_epochs(make_iter, n_images: int, seconds: float) -> float:
-    """images/s over whole epochs after one warm-up epoch, until `seconds` have passed."""
-    for _ in make_iter():
-        pass
+def epoch_rate(make_iter) -> float:
+    """images/s of one whole epoch."""
     done, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        for batch in make_iter():
-            done += len(batch[0]) if isinstance(batch, (list, tuple)) else len(batch.images)
+    for batch in make_iter():
+        done += len(batch[0]) if isinstance(batch, (list, tuple)) else len(batch.images)
     return done / (time.perf_counter() - t0)
 
 
-def bench_fastdeit(beton: Path, threads: int, seconds: float) -> float:
+def fastdeit_epochs(beton: Path, threads: int):
     reader = BetonReader(beton)
     cfg = PlanConfig(img_size=224, global_batch=BATCH, mix_group=64, repeated_aug=1, epoch_multiple=1)
     loader = FastLoader(reader, cfg, seed=0, threads=threads, prefetch=2)
-    try:
-        return timed_epochs(lambda: iter(loader), len(reader), seconds)
-    finally:
-        loader.close()
+    return lambda: iter(loader)
 
 
-def bench_ffcv(beton: Path, workers: int, seconds: float) -> float | None:
+def ffcv_epochs(beton: Path, workers: int):
     try:
         from ffcv.fields.decoders import IntDecoder, RandomResizedCropRGBImageDecoder
         from ffcv.loader import Loader, OrderOption
@@ -94,10 +90,10 @@ def bench_ffcv(beton: Path, workers: int, seconds: float) -> float | None:
             "label": [IntDecoder(), ToTensor()],
         },
     )
-    return timed_epochs(lambda: iter(loader), 0, seconds)
+    return lambda: iter(loader)
 
 
-def bench_reference(folder: Path, workers: int, seconds: float, full_recipe: bool) -> float:
+def reference_epochs(folder: Path, workers: int, full_recipe: bool):
     from torchvision import datasets, transforms
 
     if full_recipe:
@@ -117,7 +113,24 @@ def bench_reference(folder: Path, workers: int, seconds: float, full_recipe: boo
         ds, batch_size=BATCH, shuffle=True, num_workers=workers, drop_last=True,
         persistent_workers=True,
     )
-    return timed_epochs(lambda: iter(dl), len(ds), seconds)
+    return lambda: iter(dl)
+
+
+def ratios(rows: list[dict]) -> list[dict]:
+    """fastdeit's img/s over each peer's, per (max_res, workers)."""
+    out = []
+    for key in sorted({(r["max_res"], r["workers"]) for r in rows}, key=str):
+        by = {r["loader"].split(" (")[0]: r["img_per_s"] for r in rows if (r["max_res"], r["workers"]) == key}
+        mine = by.get("fastdeit FastLoader")
+
+        def ratio(peer: str) -> float | None:
+            other = by.get(peer)
+            return round(mine / other, 2) if mine and other else None
+
+        out.append({"max_res": key[0], "workers": key[1], "vs_ffcv": ratio("FFCV Loader"),
+                    "vs_reference_rrc_flip": ratio("reference DataLoader RRC+flip"),
+                    "vs_reference_full_recipe": ratio("reference DataLoader deit full CPU recipe")})
+    return out
 
 
 def machine() -> dict:
@@ -146,36 +159,54 @@ def machine() -> dict:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", help="an existing .beton (skips generating; no reference rows)")
-    ap.add_argument("--images", type=int, default=1024)
+    ap.add_argument("--images", type=int, default=512)
     ap.add_argument("--max-res", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--seconds", type=float, default=12.0)
+    ap.add_argument("--rounds", type=int, default=3, help="timed epochs per loader (median)")
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--json", default="benchmarks/results/loader_cpu.json")
+    ap.add_argument("--note", default="", help="free text stored with the results (e.g. machine load)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
-    result = {"machine": machine(), "command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])),
-              "task": "RandomResizedCrop 224 bicubic + flip -> uint8 batches of 256", "rows": []}
+    cmd = " ".join(["python", "benchmarks/bench_loader.py"] + (sys.argv[1:] if argv is None else argv))
+    result = {"machine": machine(), "command": cmd,
+              "task": f"RandomResizedCrop 224 bicubic + flip -> uint8 batches of {BATCH}", "rows": []}
     with tempfile.TemporaryDirectory() as tmp:
         sets = [(Path(args.data), None, "given")] if args.data else [
             (*make_data(Path(tmp), args.images, m), m) for m in args.max_res
         ]
         for beton, folder, max_res in sets:
             for w in args.workers:
-                rows = [("fastdeit FastLoader (threads)", bench_fastdeit(beton, w, args.seconds)),
-                        ("FFCV Loader (workers)", bench_ffcv(beton, w, args.seconds))]
+                loaders = {"fastdeit FastLoader (threads)": fastdeit_epochs(beton, w),
+                           "FFCV Loader (workers)": ffcv_epochs(beton, w)}
                 if folder is not None and not args.no_reference:
-                    rows.append(("reference DataLoader RRC+flip (workers)",
-                                 bench_reference(folder, w, args.seconds, False)))
-                    rows.append(("reference DataLoader deit full CPU recipe (workers)",
-                                 bench_reference(folder, w, args.seconds, True)))
-                for name, ips in rows:
+                    loaders["reference DataLoader RRC+flip (workers)"] = reference_epochs(folder, w, False)
+                    loaders["reference DataLoader deit full CPU recipe (workers)"] = \
+                        reference_epochs(folder, w, True)
+                rates: dict[str, list[float]] = {k: [] for k, v in loaders.items() if v is not None}
+                for name in rates:  # warm-up: numba compilation, worker start, page cache
+                    epoch_rate(loaders[name])
+                for _ in range(args.rounds):  # interleaved, so load changes hit all alike
+                    for name in rates:
+                        rates[name].append(epoch_rate(loaders[name]))
+                for name in loaders:
+                    r = rates.get(name)
+                    ips = None if r is None else float(np.median(r))
                     row = {"loader": name, "max_res": max_res, "workers": w,
-                           "img_per_s": None if ips is None else round(ips, 1)}
+                           "img_per_s": None if ips is None else round(ips, 1),
+                           "rounds": None if r is None else [round(x, 1) for x in r]}
                     result["rows"].append(row)
                     shown = "n/a (not installed)" if ips is None else f"{ips:8.1f} img/s"
                     print(f"max_res {max_res!s:>5}  {w} worker(s)  {name:<52} {shown}", flush=True)
+                del loaders
+    result["machine"]["load_avg_at_end"] = os.getloadavg()
+    if args.note:
+        result["note"] = args.note
+    result["ratios"] = ratios(result["rows"])
+    for r in result["ratios"]:
+        print(f"max_res {r['max_res']!s:>5}  {r['workers']} worker(s)  fastdeit / FFCV "
+              f"{r['vs_ffcv']}x   fastdeit / reference full recipe {r['vs_reference_full_recipe']}x")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
