@@ -27,3 +27,13 @@ def check_per_sample(values: torch.Tensor, n: int, name: str, trailing: tuple[in
     want = (n, *trailing)
     if tuple(values.shape) != want:
         raise ValueError(f"{name} must have shape {want}, got {tuple(values.shape)}")
+
+
+def to_device(values: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Move small per-sample parameters (made on the CPU by the plan) to the images' device
+    without a stream synchronisation: pinned staging + non_blocking copy on CUDA."""
+    if values.device == device:
+        return values
+    if values.device.type == "cpu" and device.type == "cuda":
+        return values.pin_memory().to(device, non_blocking=True)
+    return values.to(device)

@@ -13,13 +13,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_images, check_per_sample
+from ._checks import check_images, check_per_sample, to_device
 
 
 def blend(degenerate: torch.Tensor, images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """PIL Image.blend(degenerate, images, factor) per sample (factor: N values)."""
     n = images.shape[0]
-    alpha = factor.to(device=images.device, dtype=torch.float32).view(n, 1, 1, 1)
+    alpha = to_device(factor.to(torch.float32), images.device).view(n, 1, 1, 1)
     base = degenerate.to(torch.float32)
     out = base + alpha * (images.to(torch.float32) - base)
     return out.clamp_(0, 255).trunc_().to(torch.uint8)
@@ -36,8 +36,8 @@ def smooth(images: torch.Tensor) -> torch.Tensor:
     n, c, h, w = images.shape
     if h < 3 or w < 3:
         return images.clone()
-    kernel = torch.tensor([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]], device=images.device)
-    kernel = kernel.view(1, 1, 3, 3).expand(c, 1, 3, 3)
+    kernel = torch.ones(c, 1, 3, 3, device=images.device)
+    kernel[:, :, 1, 1] = 5.0
     # Integer sums of at most 13 * 255 are exact in float32; round(sum / 13) as PIL does.
     acc = F.conv2d(images.to(torch.float32), kernel, groups=c)
     inner = torch.floor((acc * 2 + 13) / 26).to(torch.uint8)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_images, check_per_sample
+from ._checks import check_images, check_per_sample, to_device
 from .noise import normal_noise
 
 MODES = ("pixel", "rand", "const")
@@ -49,20 +49,20 @@ def random_erase(
         raise ValueError(f"erasing boxes must be non-empty and inside the {h}x{w} image")
     max_h, max_w = int(bh.max()), int(bw.max())
     k = rows.numel()
-    seed = seeds.index_select(0, rows).to(images.device)
+    seed = to_device(seeds.index_select(0, rows), images.device)
     if mode == "pixel":
         noise = normal_noise(seed, c, max_h, max_w)
     elif mode == "rand":
         noise = normal_noise(seed, c, 1, 1).expand(k, c, max_h, max_w)
     else:
         noise = torch.zeros(k, c, max_h, max_w, device=images.device)
-    top, left, bh, bw = (t.to(images.device).view(k, 1, 1) for t in (top, left, bh, bw))
+    top, left, bh, bw = (to_device(t, images.device).view(k, 1, 1) for t in (top, left, bh, bw))
     ry = torch.arange(h, device=images.device).view(1, h, 1) - top
     rx = torch.arange(w, device=images.device).view(1, 1, w) - left
     inside = (ry >= 0) & (ry < bh) & (rx >= 0) & (rx < bw)  # k x H x W
     src = (ry.clamp(0, max_h - 1) * max_w + rx.clamp(0, max_w - 1)).view(k, 1, h * w).expand(k, c, h * w)
     fill = torch.gather(noise.reshape(k, c, max_h * max_w), 2, src).view(k, c, h, w)
-    rows_dev = rows.to(images.device)
+    rows_dev = to_device(rows, images.device)
     sub = out.index_select(0, rows_dev)
     out.index_copy_(0, rows_dev, torch.where(inside.unsqueeze(1), fill.to(sub.dtype), sub))
     return out

@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_images, check_per_sample
+from ._checks import check_images, check_per_sample, to_device
 
 INTERPOLATIONS = ("bicubic", "bilinear")
 
@@ -60,7 +60,7 @@ def warp_affine(
     if n == 0:
         return images.clone()
     device = images.device
-    m = matrix.to(device=device, dtype=torch.float64)
+    m = to_device(matrix.to(torch.float64), device)
     # Positions in float64, as PIL computes them: the fill test and the floor agree exactly.
     xs = (torch.arange(w, device=device, dtype=torch.float64) + 0.5).view(1, 1, w)
     ys = (torch.arange(h, device=device, dtype=torch.float64) + 0.5).view(1, h, 1)
@@ -103,7 +103,7 @@ def warp_affine(
         acc.mul_(wy[j].view(n * h * w, 1))
         out = acc if out is None else out.add_(acc)
     out = out.clamp_(0, 255).floor_().to(torch.uint8).view(n, h, w, c).permute(0, 3, 1, 2)
-    fill_t = torch.tensor(list(fill), dtype=torch.uint8, device=device).view(1, c, 1, 1)
+    fill_t = to_device(torch.tensor(list(fill), dtype=torch.uint8), device).view(1, c, 1, 1)
     return torch.where(outside.view(n, 1, h, w), fill_t, out).contiguous()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_images, check_per_sample
+from ._checks import check_images, check_per_sample, to_device
 
 MIX_NONE, MIX_MIXUP, MIX_CUTMIX = 0, 1, 2  # as fastdeit.data.plan
 
@@ -74,7 +74,7 @@ def mix(
             raise ValueError(f"mix mode must be {MIX_NONE}, {MIX_MIXUP} or {MIX_CUTMIX}, got {kind}")
 
     y1 = smoothed_one_hot(labels.to(dev), num_classes, smoothing).view(groups, group_size, num_classes)
-    w_self = lam64.to(dev, torch.float32).view(groups, 1, 1)
-    w_partner = (1.0 - lam64).to(dev, torch.float32).view(groups, 1, 1)
+    w_self = to_device(lam64.to(torch.float32), dev).view(groups, 1, 1)
+    w_partner = to_device((1.0 - lam64).to(torch.float32), dev).view(groups, 1, 1)
     targets = y1 * w_self + y1.flip(1) * w_partner  # timm mixup_target
     return out, targets.view(n, num_classes)

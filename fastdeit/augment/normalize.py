@@ -6,7 +6,7 @@ from typing import Sequence
 
 import torch
 
-from ._checks import check_images
+from ._checks import check_images, to_device
 
 
 def normalize(
@@ -24,8 +24,8 @@ def normalize(
         raise ValueError(f"std must be positive, got {tuple(std)}")
     if not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
-    m = torch.tensor(mean, dtype=torch.float32, device=images.device).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32, device=images.device).view(1, 3, 1, 1)
+    m = to_device(torch.tensor(mean, dtype=torch.float32), images.device).view(1, 3, 1, 1)
+    s = to_device(torch.tensor(std, dtype=torch.float32), images.device).view(1, 3, 1, 1)
     x = images.contiguous(memory_format=torch.channels_last).to(torch.float32)
     x = x.div_(255.0).sub_(m).div_(s)
     return x.to(dtype=dtype, memory_format=torch.channels_last)

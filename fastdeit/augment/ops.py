@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import torch
 
 from . import enhance, geometric, histogram, levels
-from ._checks import check_images, check_per_sample
+from ._checks import check_images, check_per_sample, to_device
 
 IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_DEFAULT_STD = (0.229, 0.224, 0.225)
@@ -37,11 +37,11 @@ def _check(images: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
     check_per_sample(magnitude, images.shape[0], "magnitude")
     if not magnitude.is_floating_point():
         raise ValueError(f"magnitude must be a floating-point tensor, got {magnitude.dtype}")
-    return magnitude.to(images.device)
+    return magnitude  # level arguments are computed where the magnitudes live (the plan: CPU)
 
 
-def _per_sample(values: torch.Tensor) -> torch.Tensor:
-    return values.view(-1, 1, 1, 1)
+def _per_sample(values: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    return to_device(values, images.device).view(-1, 1, 1, 1)
 
 
 def AutoContrast(images: torch.Tensor, magnitude: torch.Tensor, *, fill: Sequence[int] = IMAGENET_FILL,
@@ -80,14 +80,14 @@ def PosterizeIncreasing(images: torch.Tensor, magnitude: torch.Tensor, *, fill: 
     m = _check(images, magnitude)
     bits = levels.posterize_bits(m)
     mask = (255 - ((1 << (8 - bits)) - 1)).to(torch.uint8)  # ~(2**(8-bits) - 1) & 0xFF
-    return images & _per_sample(mask)
+    return images & _per_sample(mask, images)
 
 
 def SolarizeIncreasing(images: torch.Tensor, magnitude: torch.Tensor, *, fill: Sequence[int] = IMAGENET_FILL,
                        interpolation: str = "bicubic") -> torch.Tensor:
     """Invert values >= 256 - int(magnitude/10 * 256)."""
     m = _check(images, magnitude)
-    thresh = _per_sample(levels.solarize_threshold(m))
+    thresh = _per_sample(levels.solarize_threshold(m), images)
     return torch.where(images.to(torch.int64) >= thresh, 255 - images, images)
 
 
@@ -95,7 +95,7 @@ def SolarizeAdd(images: torch.Tensor, magnitude: torch.Tensor, *, fill: Sequence
                 interpolation: str = "bicubic") -> torch.Tensor:
     """Add int(magnitude/10 * 110) to values below 128, saturating at 255."""
     m = _check(images, magnitude)
-    add = _per_sample(levels.solarize_add_amount(m)).to(torch.int16)
+    add = _per_sample(levels.solarize_add_amount(m).to(torch.int16), images)
     x = images.to(torch.int16)
     return torch.where(x < 128, (x + add).clamp_max(255), x).to(torch.uint8)
 

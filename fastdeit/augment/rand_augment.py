@@ -13,7 +13,7 @@ from typing import Sequence
 
 import torch
 
-from ._checks import check_images, check_per_sample
+from ._checks import check_images, check_per_sample, to_device
 from .ops import IMAGENET_FILL, OPS, RAND_INCREASING_OPS
 
 
@@ -67,8 +67,8 @@ def rand_augment(
                 continue
             rows = order[start : start + count]
             start += count
-            rows_dev = rows.to(images.device)
-            result = OPS[name](out.index_select(0, rows_dev), mags.index_select(0, rows).to(images.device),
+            rows_dev = to_device(rows, images.device)
+            result = OPS[name](out.index_select(0, rows_dev), mags.index_select(0, rows),
                                fill=fill, interpolation=interpolation)
             out.index_copy_(0, rows_dev, result)
     return out

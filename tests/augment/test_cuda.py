@@ -45,3 +45,20 @@ def test_pipeline_on_cuda_matches_cpu(photos):
 def test_noise_is_the_same_on_cuda():
     seeds = torch.tensor([1, 2**40 + 3])
     assert torch.allclose(normal_noise(seeds.cuda(), 3, 32, 32).cpu(), normal_noise(seeds, 3, 32, 32), atol=1e-5)
+
+
+def test_pipeline_never_synchronises_the_device(photos):
+    """With the plan's parameters on the CPU, a step's augmentation only queues GPU work."""
+    n = 128
+    cfg = P.PlanConfig.from_configs(DataConfig(img_size=64, global_batch=n), AugmentConfig())
+    p = AugmentParams.from_plan(P.make_plan(cfg, 0, 0, 0, np.full(4 * n, 90), np.full(4 * n, 80)))
+    x = to_batch(photos[(64, 64)] * (n // 2)).cuda()
+    y = (torch.arange(n) % 10).cuda()
+    aug = DeviceAugment(AugmentConfig(), 10)
+    aug(x, y, p)  # warm-up: allocators, kernels
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        aug(x, y, p)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
