@@ -350,7 +350,8 @@ def _centre_fallback(width: np.ndarray, height: np.ndarray, ratio: tuple[float, 
 def _rand_augment(cfg: PlanConfig, seed: int, epoch: int, pos: np.ndarray):
     n, layers = pos.size, cfg.ra_layers
     u = philox.uniform(seed, epoch, pos, _S_RA_CHOICE, 3 * layers).reshape(n, layers, 3)
-    op = np.minimum((u[..., 0] * len(RAND_INCREASING_OPS)).astype(np.int64), 14)
+    n_ops = len(RAND_INCREASING_OPS)
+    op = np.minimum((u[..., 0] * n_ops).astype(np.int64), n_ops - 1)
     apply = u[..., 1] < cfg.ra_prob
     if math.isinf(cfg.ra_magnitude_std):
         mag = philox.uniform(seed, epoch, pos, _S_RA_MAG, layers) * cfg.ra_magnitude

@@ -1,0 +1,218 @@
+"""CPU loader throughput: fastdeit's FastLoader vs the real FFCV Loader vs the torchvision/timm
+reference DataLoader, on the same images, side by side in one run.
+
+Task: RandomResizedCrop 224 (scale 0.08-1, ratio 3/4-4/3, bicubic) + horizontal flip to uint8
+batches, from a `.beton` (fastdeit, FFCV) or the same pixels as an ImageFolder of JPEGs
+(reference). The reference is also timed with deit's whole CPU recipe (timm create_transform:
+RandAugment rand-m9-mstd0.5-inc1, random erasing 0.25, normalise), the CPU cost fastdeit moves to
+the device. Images are crops of real photographs at ImageNet's typical 500x375, stored with the
+longest side <= --max-res.
+
+    python benchmarks/bench_loader.py [--data FILE.beton]   (or: python -m fastdeit.bench.loader) [--images 512] [--max-res 256 512]
+        [--rounds 3] [--workers 1 2] [--json benchmarks/results/loader_cpu.json]
+
+Numbers are the median images/s of --rounds whole epochs per loader, the loaders interleaved
+round by round (a shared machine's load then hits all alike), after one warm-up epoch each
+(numba compilation, worker start-up, page cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fastdeit.data.beton import BetonReader, BetonWriter
+from fastdeit.data.loader import FastLoader
+from fastdeit.data.plan import PlanConfig
+from fastdeit.data.sample_images import photo_crops
+
+BATCH = 64
+
+
+def make_data(root: Path, n: int, max_res: int) -> tuple[Path, Path]:
+    """A .beton and an ImageFolder holding the same stored pixels (JPEG q90)."""
+    from PIL import Image
+
+    beton = root / f"bench_{max_res}.beton"
+    folder = root / f"folder_{max_res}"
+    photos = photo_crops(n, (500, 375), seed=0)
+    with BetonWriter(beton, "jpg", max_resolution=max_res, jpeg_quality=90) as w:
+        for k, img in enumerate(photos):
+            w.add(img, k % 10)
+    r = BetonReader(beton)
+    for i in range(len(r)):
+        d = folder / f"c{int(r.labels[i]):02d}"
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(r.decode(i)).save(d / f"{i:05d}.jpg", quality=90)
+    return beton, folder
+
+
+def epoch_rate(make_iter) -> float:
+    """images/s of one whole epoch."""
+    done, t0 = 0, time.perf_counter()
+    for batch in make_iter():
+        done += len(batch[0]) if isinstance(batch, (list, tuple)) else len(batch.images)
+    return done / (time.perf_counter() - t0)
+
+
+def fastdeit_epochs(beton: Path, threads: int):
+    reader = BetonReader(beton)
+    cfg = PlanConfig(img_size=224, global_batch=BATCH, mix_group=64, repeated_aug=1, epoch_multiple=1)
+    loader = FastLoader(reader, cfg, seed=0, threads=threads, prefetch=2)
+    return lambda: iter(loader)
+
+
+def ffcv_epochs(beton: Path, workers: int):
+    try:
+        from ffcv.fields.decoders import IntDecoder, RandomResizedCropRGBImageDecoder
+        from ffcv.loader import Loader, OrderOption
+        from ffcv.transforms import RandomHorizontalFlip, ToTensor
+    except ImportError:
+        return None
+    loader = Loader(
+        str(beton),
+        batch_size=BATCH,
+        num_workers=workers,
+        order=OrderOption.RANDOM,
+        drop_last=True,
+        os_cache=True,
+        pipelines={
+            "image": [RandomResizedCropRGBImageDecoder((224, 224)), RandomHorizontalFlip(), ToTensor()],
+            "label": [IntDecoder(), ToTensor()],
+        },
+    )
+    return lambda: iter(loader)
+
+
+def reference_epochs(folder: Path, workers: int, full_recipe: bool):
+    from torchvision import datasets, transforms
+
+    if full_recipe:
+        from fastdeit.config.schema import AugmentConfig, DataConfig
+        from fastdeit.data.reference import build_train_transform
+
+        # deit datasets.build_transform (timm create_transform), Pillow-13 posterize fixed
+        tf = build_train_transform(DataConfig(img_size=224), AugmentConfig())
+    else:
+        tf = transforms.Compose([
+            transforms.RandomResizedCrop(224, interpolation=transforms.InterpolationMode.BICUBIC),
+            transforms.RandomHorizontalFlip(),
+            transforms.PILToTensor(),
+        ])
+    ds = datasets.ImageFolder(str(folder), transform=tf)
+    dl = torch.utils.data.DataLoader(
+        ds, batch_size=BATCH, shuffle=True, num_workers=workers, drop_last=True,
+        persistent_workers=True,
+    )
+    return lambda: iter(dl)
+
+
+def ratios(rows: list[dict]) -> list[dict]:
+    """fastdeit's img/s over each peer's, per (max_res, workers)."""
+    out = []
+    for key in sorted({(r["max_res"], r["workers"]) for r in rows}, key=str):
+        by = {r["loader"].split(" (")[0]: r["img_per_s"] for r in rows if (r["max_res"], r["workers"]) == key}
+        mine = by.get("fastdeit FastLoader")
+
+        def ratio(peer: str) -> float | None:
+            other = by.get(peer)
+            return round(mine / other, 2) if mine and other else None
+
+        out.append({"max_res": key[0], "workers": key[1], "vs_ffcv": ratio("FFCV Loader"),
+                    "vs_reference_rrc_flip": ratio("reference DataLoader RRC+flip"),
+                    "vs_reference_full_recipe": ratio("reference DataLoader deit full CPU recipe")})
+    return out
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import simplejpeg
+    import timm
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_avg_at_start": os.getloadavg(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "simplejpeg": simplejpeg.__version__,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", help="an existing .beton (skips generating; no reference rows)")
+    ap.add_argument("--images", type=int, default=512)
+    ap.add_argument("--max-res", type=int, nargs="+", default=[256, 512])
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--rounds", type=int, default=3, help="timed epochs per loader (median)")
+    ap.add_argument("--no-reference", action="store_true")
+    ap.add_argument("--json", default="benchmarks/results/loader_cpu.json")
+    ap.add_argument("--note", default="", help="free text stored with the results (e.g. machine load)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+
+    cmd = " ".join(["python", "benchmarks/bench_loader.py"] + (sys.argv[1:] if argv is None else argv))
+    result = {"machine": machine(), "command": cmd,
+              "task": f"RandomResizedCrop 224 bicubic + flip -> uint8 batches of {BATCH}", "rows": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        sets = [(Path(args.data), None, "given")] if args.data else [
+            (*make_data(Path(tmp), args.images, m), m) for m in args.max_res
+        ]
+        for beton, folder, max_res in sets:
+            for w in args.workers:
+                loaders = {"fastdeit FastLoader (threads)": fastdeit_epochs(beton, w),
+                           "FFCV Loader (workers)": ffcv_epochs(beton, w)}
+                if folder is not None and not args.no_reference:
+                    loaders["reference DataLoader RRC+flip (workers)"] = reference_epochs(folder, w, False)
+                    loaders["reference DataLoader deit full CPU recipe (workers)"] = \
+                        reference_epochs(folder, w, True)
+                rates: dict[str, list[float]] = {k: [] for k, v in loaders.items() if v is not None}
+                for name in rates:  # warm-up: numba compilation, worker start, page cache
+                    epoch_rate(loaders[name])
+                for _ in range(args.rounds):  # interleaved, so load changes hit all alike
+                    for name in rates:
+                        rates[name].append(epoch_rate(loaders[name]))
+                for name in loaders:
+                    r = rates.get(name)
+                    ips = None if r is None else float(np.median(r))
+                    row = {"loader": name, "max_res": max_res, "workers": w,
+                           "img_per_s": None if ips is None else round(ips, 1),
+                           "rounds": None if r is None else [round(x, 1) for x in r]}
+                    result["rows"].append(row)
+                    shown = "n/a (not installed)" if ips is None else f"{ips:8.1f} img/s"
+                    print(f"max_res {max_res!s:>5}  {w} worker(s)  {name:<52} {shown}", flush=True)
+                del loaders
+    result["machine"]["load_avg_at_end"] = os.getloadavg()
+    if args.note:
+        result["note"] = args.note
+    result["ratios"] = ratios(result["rows"])
+    for r in result["ratios"]:
+        print(f"max_res {r['max_res']!s:>5}  {r['workers']} worker(s)  fastdeit / FFCV "
+              f"{r['vs_ffcv']}x   fastdeit / reference full recipe {r['vs_reference_full_recipe']}x")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
