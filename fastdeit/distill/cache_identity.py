@@ -1,0 +1,90 @@
+"""What a teacher-logit cache was computed from, so a run can tell whether it may use it.
+
+A cached logit is only right for a run whose views are the same: same dataset file, seed,
+view recipe (plan + device augmentation + the dtype of the teacher's input) and plan version,
+and the same teacher weights. These helpers compute those identities the same way for the
+builder (`fastdeit teacher-cache`) and for the trainer that checks the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from fastdeit.augment.ops import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from fastdeit.config.schema import AugmentConfig, DistillConfig
+from fastdeit.data.plan import PlanConfig
+
+# AugmentConfig fields that do not change the pixels the teacher sees (smoothing only touches
+# the targets, color_jitter is unused by timm once auto_augment is set).
+_NOT_VIEW_FIELDS = frozenset({"smoothing", "color_jitter"})
+
+
+def teacher_input_dtype(device: torch.device | str, precision: str) -> torch.dtype:
+    """The dtype DeviceAugment must emit for the teacher: bf16 under bf16 autocast, fp16 under
+    CUDA fp16 autocast, fp32 otherwise (CPU fp32 training). Builder and trainer both use this."""
+    device = torch.device(device)
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16" and device.type == "cuda":
+        return torch.float16
+    return torch.float32
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value != value:  # NaN never occurs in a recipe; keep JSON valid
+        return "nan"
+    if value in (float("inf"), float("-inf")):
+        return str(value)
+    return value
+
+
+def view_recipe(
+    plan: PlanConfig,
+    augment: AugmentConfig,
+    input_dtype: torch.dtype,
+    mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
+    std: Sequence[float] = IMAGENET_DEFAULT_STD,
+) -> dict[str, Any]:
+    """Everything that decides the teacher's input pixels, as a JSON-able dict."""
+    aug = {f.name: _plain(getattr(augment, f.name)) for f in fields(augment) if f.name not in _NOT_VIEW_FIELDS}
+    return {
+        "plan": {k: _plain(v) for k, v in asdict(plan).items()},
+        "augment": aug,
+        "mean": [float(m) for m in mean],
+        "std": [float(s) for s in std],
+        "input_dtype": str(input_dtype).removeprefix("torch."),
+    }
+
+
+def recipe_hash(recipe: dict[str, Any]) -> str:
+    """Short stable hash of a view_recipe dict."""
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def weights_checksum(state: dict[str, torch.Tensor]) -> str:
+    """Hash of a state dict's names, dtypes, shapes and bytes (independent of key order)."""
+    h = hashlib.blake2b(digest_size=16)
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def teacher_identity(cfg: DistillConfig) -> tuple[str, str]:
+    """(model name, weights checksum) of the teacher `cfg` names, without building the model."""
+    from fastdeit.distill.teacher import read_teacher_state
+
+    if not cfg.teacher_checkpoint:
+        raise ValueError("distill.teacher_checkpoint is empty: the cache records which teacher it holds")
+    return cfg.teacher, weights_checksum(read_teacher_state(Path(cfg.teacher_checkpoint)))

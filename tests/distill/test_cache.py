@@ -1,0 +1,165 @@
+"""The teacher-logit cache holds exactly what the online teacher computes on training's views."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fastdeit.augment.pipeline import DeviceAugment
+from fastdeit.data.beton import BetonReader
+from fastdeit.data.loader import FastLoader
+from fastdeit.data.plan import PLAN_VERSION
+from fastdeit.distill import distillation_loss
+from fastdeit.distill.build_cache import build_teacher_cache, run_views
+from fastdeit.distill.cache_format import merge_caches
+from fastdeit.distill.cache_identity import teacher_identity
+from fastdeit.distill.cache_reader import TeacherCache
+from fastdeit.distill.teacher import load_teacher
+
+from .conftest import CLASSES
+
+CPU = torch.device("cpu")
+
+
+def build(setup, out: Path, **kw):
+    args = dict(data=setup.data, augment=setup.augment, distill=setup.distill, seed=7, epochs=(0, 2),
+                k=CLASSES, device="cpu", precision="fp32", progress=False)
+    return build_teacher_cache(out, **{**args, **kw})
+
+
+@pytest.fixture(scope="module")
+def full(setup) -> Path:
+    return build(setup, setup.tmp / "full.cache")
+
+
+def run_fields(setup, reader=None, seed=7, distill=None) -> dict:
+    reader = reader or BetonReader(setup.data.train)
+    views = run_views(reader, setup.data, setup.augment, CPU, "fp32")
+    name, checksum = teacher_identity(distill or setup.distill)
+    return dict(dataset=views.dataset, seed=seed, recipe=views.recipe_hash, plan_version=PLAN_VERSION,
+                teacher=name, teacher_checksum=checksum, epochs=(0, 2), samples_per_epoch=views.samples_per_epoch,
+                global_batch=setup.data.global_batch, num_classes=views.num_classes)
+
+
+def all_topk(path: Path):
+    with TeacherCache(path) as cache:
+        h = cache.header
+        out = [cache.topk(e, np.arange(h.samples_per_epoch)) for e in range(*h.epochs)]
+    return torch.cat([v for v, _ in out]), torch.cat([i for _, i in out])
+
+
+def test_cached_logits_equal_the_online_teacher_on_the_training_steps_inputs(setup, full):
+    """For every sample of every step of epoch 1, seen as rank r of 2 would see it in training."""
+    reader = BetonReader(setup.data.train)
+    views = run_views(reader, setup.data, setup.augment, CPU, "fp32")
+    teacher = load_teacher(setup.distill, CLASSES, CPU)
+    augment = DeviceAugment(setup.augment, CLASSES, out_dtype=views.input_dtype)
+    cache = TeacherCache(full)
+    cache.check_matches(**run_fields(setup))
+    checked = 0
+    for rank in range(2):
+        loader = FastLoader(reader, views.plan_cfg, seed=7, rank=rank, world_size=2, threads=1)
+        loader.set_epoch(1)
+        for batch in loader:
+            images, targets = augment.apply_to_batch(batch)
+            with torch.no_grad():
+                online = teacher(images).float()
+            cached = cache.logits_for(batch.epoch, batch.positions, CLASSES, CPU)
+            assert cached.shape == online.shape == (32, CLASSES)
+            torch.testing.assert_close(cached, online, rtol=1e-3, atol=2e-3)  # fp16 storage
+            assert torch.equal(cached.argmax(1), online.argmax(1))
+            for kind in ("soft", "hard"):
+                a = distillation_loss(online, online, targets, online, kind, 0.5, 1.0)
+                b = distillation_loss(online, online, targets, cached, kind, 0.5, 1.0)
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+            checked += len(batch.positions)
+        loader.close()
+    assert checked == 2 * 128  # every sample of the epoch's 4 steps
+    cache.close()
+
+
+def test_top1_cache_gives_the_teachers_hard_labels(setup, full):
+    k1 = build(setup, setup.tmp / "k1.cache", k=1)
+    with TeacherCache(k1) as small, TeacherCache(full) as big:
+        pos = np.arange(256)
+        hard = small.logits_for(0, pos, CLASSES)
+        assert torch.equal(hard.argmax(1), big.logits_for(0, pos, CLASSES).argmax(1))
+        assert torch.isfinite(hard).all()  # a finite background: no nan in KL or log_softmax
+
+
+def test_sharded_build_merged_equals_unsharded(setup, full):
+    parts = [build(setup, setup.tmp / f"part{i}.cache", shard=(i, 3)) for i in range(3)]
+    with pytest.raises(ValueError, match="shard"):
+        TeacherCache(parts[0])
+    with pytest.raises(ValueError, match="none of the parts"):
+        merge_caches(setup.tmp / "bad.cache", parts[:2])
+    merged = merge_caches(setup.tmp / "merged.cache", parts)
+    for a, b in zip(all_topk(merged), all_topk(full)):
+        assert torch.equal(a, b)
+
+
+def test_killed_build_resumes_to_the_same_cache(setup, full):
+    out = setup.tmp / "resumed.cache"
+    assert build(setup, out, max_steps=3) is None  # stopped part-way, like a killed job
+    partial = out.with_name(out.name + ".partial")
+    assert partial.exists() and not out.exists()
+    with pytest.raises(ValueError, match="incomplete, 5 of 8 steps missing"):
+        TeacherCache(partial)
+    with pytest.raises(ValueError, match="--resume"):
+        build(setup, out)
+    with pytest.raises(ValueError, match="seed differs"):
+        build(setup, out, resume=True, seed=8)
+    assert build(setup, out, resume=True) == out and not partial.exists()
+    for a, b in zip(all_topk(out), all_topk(full)):
+        assert torch.equal(a, b)
+
+
+def test_a_cache_from_another_run_is_refused_naming_the_field(setup, full):
+    cache = TeacherCache(full)
+    other_teacher = replace(setup.distill, teacher_checkpoint=setup.other_teacher)
+    cases = {
+        "seed differs": run_fields(setup, seed=8),
+        "dataset": run_fields(setup, reader=BetonReader(setup.other_beton)),
+        r"teacher \(weights checksum\) differs": run_fields(setup, distill=other_teacher),
+        "epoch range differs": {**run_fields(setup), "epochs": (0, 3)},
+        "recipe": {**run_fields(setup), "recipe": "0" * 16},
+    }
+    for field, fields in cases.items():
+        with pytest.raises(ValueError, match=field):
+            cache.check_matches(**fields)
+    with pytest.raises(ValueError, match=r"k \(top-k"):
+        cache.check_matches(**run_fields(setup), min_k=CLASSES + 1)
+    bf16 = run_views(BetonReader(setup.data.train), setup.data, setup.augment, CPU, "bf16")
+    with pytest.raises(ValueError, match="recipe"):  # the teacher saw fp32 inputs, bf16 training differs
+        cache.check_matches(**{**run_fields(setup), "recipe": bf16.recipe_hash})
+    cache.check_matches(**{**run_fields(setup), "epochs": (1, 2)})  # a resumed run needs fewer epochs
+    cache.close()
+
+
+def test_corrupt_or_truncated_files_are_refused(setup, full):
+    truncated = setup.tmp / "truncated.cache"
+    truncated.write_bytes(full.read_bytes()[:-100])
+    with pytest.raises(ValueError, match="truncated"):
+        TeacherCache(truncated)
+    garbage = setup.tmp / "garbage.cache"
+    garbage.write_bytes(b"PK\x03\x04" + bytes(100))
+    with pytest.raises(ValueError, match="not a fastdeit teacher cache"):
+        TeacherCache(garbage)
+    flipped = setup.tmp / "flipped.cache"
+    shutil.copy(full, flipped)
+    with TeacherCache(flipped) as cache:
+        offset = cache.layout.values_offset + 64 * CLASSES * 2 + 10  # inside epoch 0 step 1
+    with open(flipped, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with TeacherCache(flipped, prefetch=0) as cache:
+        cache.logits_for(0, np.arange(64), CLASSES)  # step 0 is intact
+        with pytest.raises(ValueError, match="corrupt data at epoch 0 step 1"):
+            cache.logits_for(0, np.arange(64, 128), CLASSES)
