@@ -1,0 +1,135 @@
+"""DaliLoader: FastLoader's stream (plan, sharding, epochs, resume) with DALI as the decode stage.
+
+Order, sharding and every view come from the same FastLoader the CPU path uses (its `plan()`,
+`set_epoch`, `state_dict` / `load_state_dict`), so the DALI loader yields the same positions,
+labels and plans as `data.loader=cpu` for every rank and world size, and a state saved by one
+resumes the other; only the pixels differ, by the decoders' and resamplers' rounding (see
+tests/data/test_dali_loader.py). FastLoader's decode threads are never started here.
+
+On `device="cuda"` the JPEGs are decoded by nvJPEG / the hardware decoder (DALI "mixed") and
+batches are CUDA tensors; on `device="cpu"` the same graph runs on DALI's CPU operators (the CPU
+twin). Batches are kept in flight across epoch boundaries, so the GPU never waits at the start
+of an epoch; set_epoch / load_state_dict discard what was in flight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from fastdeit.data.cpu_decoder import SampleSource
+from fastdeit.data.dali_pipeline import DaliDecoder, DaliSettings, check_decode_device, require_dali
+from fastdeit.data.loader import Batch, FastLoader
+from fastdeit.data.plan import Plan, PlanConfig
+
+
+class DaliLoader:
+    """Iterate to get this rank's `Batch`es of the current epoch (same interface as FastLoader).
+
+    reader: a BetonReader. threads: DALI CPU threads (the whole decode on the twin; Huffman
+    decoding of the images the hardware decoder does not take on a GPU). prefetch: batches
+    decoded ahead of the one being consumed. device: "cpu" (the CPU twin) or "cuda[:k]" (GPU
+    decode; images and labels on that GPU). hw_decoder_load, fancy_upsampling: see DaliSettings.
+    """
+
+    def __init__(
+        self,
+        reader: SampleSource,
+        plan_cfg: PlanConfig,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        threads: int = 2,
+        prefetch: int = 2,
+        device: str | torch.device = "cpu",
+        hw_decoder_load: float = 0.65,
+        fancy_upsampling: bool = True,
+    ) -> None:
+        require_dali()  # errors first, before the plan or the pipeline cost anything
+        self.device = torch.device(device)
+        if self.device.type not in ("cpu", "cuda"):
+            raise ValueError(f"DaliLoader device {device!r}: expected 'cpu' (CPU twin) or 'cuda[:k]'")
+        decode_device = "mixed" if self.device.type == "cuda" else "cpu"
+        check_decode_device(decode_device)
+        if prefetch < 0:
+            raise ValueError(f"prefetch must be >= 0, got {prefetch}")
+        settings = DaliSettings(decode_device, threads, hw_decoder_load, fancy_upsampling)
+        # The stream: FastLoader owns plan, sharding, epoch/step and resume state.
+        self._stream = FastLoader(reader, plan_cfg, seed=seed, rank=rank, world_size=world_size,
+                                  threads=1, prefetch=0, device="cpu")
+        self.reader = reader
+        self.cfg = plan_cfg
+        self.seed, self.rank, self.world_size = self._stream.seed, self._stream.rank, self._stream.world_size
+        self.groups = self._stream.groups
+        self.local_batch = self._stream.local_batch
+        self.prefetch = prefetch
+        self._labels = np.asarray(reader.labels, dtype=np.int64)
+        device_id = None
+        if self.device.type == "cuda":
+            device_id = self.device.index if self.device.index is not None else torch.cuda.current_device()
+            self.device = torch.device("cuda", device_id)
+        self.decoder = DaliDecoder(reader, plan_cfg.img_size, self.local_batch, settings, device_id)
+
+    # -- the stream, delegated -----------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Steps (batches) per epoch."""
+        return len(self._stream)
+
+    @property
+    def epoch(self) -> int:
+        return self._stream.epoch
+
+    @property
+    def step(self) -> int:
+        """The next step to yield."""
+        return self._stream.step
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start `epoch` from its first step at the next iteration."""
+        self._stream.set_epoch(epoch)
+
+    def plan(self, epoch: int, step: int) -> Plan:
+        """The plan of this rank's rows of global step `step` of `epoch`."""
+        return self._stream.plan(epoch, step)
+
+    def state_dict(self) -> dict:
+        """Where the stream stands (the same state as FastLoader's: either loader resumes it)."""
+        return self._stream.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue exactly where `state` was taken; refuses a state from another stream."""
+        self._stream.load_state_dict(state)
+
+    # -- iteration -----------------------------------------------------------------------------
+
+    def _after(self, key: tuple[int, int]) -> tuple[int, int]:
+        epoch, step = key
+        return (epoch, step + 1) if step + 1 < len(self) else (epoch + 1, 0)
+
+    def __iter__(self) -> Iterator[Batch]:
+        s = self._stream
+        if s.step >= len(self):
+            s.epoch, s.step = s.epoch + 1, 0
+        epoch, start = s.epoch, s.step
+        dec = self.decoder
+        if dec.in_flight and dec.peek_tag() != (epoch, start):
+            dec.drain()  # set_epoch / load_state_dict moved the stream
+        for step in range(start, len(self)):
+            nxt = (epoch, step) if not dec.in_flight else self._after(dec.last_tag())
+            while dec.in_flight <= self.prefetch:
+                dec.submit(self.plan(*nxt), tag=nxt)
+                nxt = self._after(nxt)
+            (tag_epoch, tag_step), plan, images = dec.result()
+            assert (tag_epoch, tag_step) == (epoch, step)
+            labels = torch.from_numpy(self._labels[plan.indices])
+            if self.device.type == "cuda":
+                labels = labels.pin_memory().to(self.device, non_blocking=True)
+            s.step = step + 1
+            yield Batch(images, labels, plan.positions, plan, epoch, step)
+
+    def close(self) -> None:
+        self.decoder.close()
+        self._stream.close()
