@@ -133,6 +133,32 @@ def ratios(rows: list[dict]) -> list[dict]:
     return out
 
 
+def plot(result: dict, path: Path) -> None:
+    """Grouped bars of img/s per loader, one group per (max_res, workers)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result["rows"] if r["img_per_s"] is not None]
+    groups = sorted({(r["max_res"], r["workers"]) for r in rows}, key=str)
+    names = list(dict.fromkeys(r["loader"] for r in rows))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    width = 0.8 / max(len(names), 1)
+    for k, name in enumerate(names):
+        vals = [next((r["img_per_s"] for r in rows if r["loader"] == name and (r["max_res"], r["workers"]) == g), 0)
+                for g in groups]
+        ax.bar([i + k * width for i in range(len(groups))], vals, width, label=name)
+    ax.set_xticks([i + width * (len(names) - 1) / 2 for i in range(len(groups))])
+    ax.set_xticklabels([f"max side {g[0]}\n{g[1]} worker(s)" for g in groups])
+    ax.set_ylabel("images / s")
+    ax.set_title(f"CPU loader, {result['task']} ({result['machine']['cores']} cores)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def machine() -> dict:
     cpu = platform.processor()
     try:
@@ -210,7 +236,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        plot(result, Path(args.json).with_suffix(".png"))
+        print(f"wrote {args.json} and {Path(args.json).with_suffix('.png')}")
     return result
 
 
