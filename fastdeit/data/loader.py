@@ -66,8 +66,9 @@ class FastLoader:
     reader: a BetonReader (or any SampleSource with `labels` and `fingerprint`).
     threads: decode threads; prefetch: batches decoded ahead of the one being consumed.
     device: where images and labels go ("cpu", "cuda", torch.device); pinned buffers and
-    non-blocking copies on CUDA. After the last batch of an epoch, iterating again (without
-    set_epoch) continues with the next epoch.
+    non-blocking copies on CUDA. An iteration yields the rest of the current epoch from `step`
+    (nothing if the epoch is done); when it runs to its end the loader moves to the next epoch,
+    so iterating again without set_epoch continues the stream.
     """
 
     def __init__(
@@ -171,8 +172,6 @@ class FastLoader:
         return slot
 
     def __iter__(self) -> Iterator[Batch]:
-        if self.step >= self._steps:
-            self.epoch, self.step = self.epoch + 1, 0
         epoch, start = self.epoch, self.step
         pending: collections.deque = collections.deque()
         next_submit = start
@@ -189,6 +188,7 @@ class FastLoader:
                 batch = self._to_device(plan, slot, epoch, step)
                 self.step = step + 1
                 yield batch
+            self.epoch, self.step = epoch + 1, 0  # ran to the end: the next epoch follows
         finally:
             for _, _, futures in pending:
                 for fut in futures:

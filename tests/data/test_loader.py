@@ -78,8 +78,10 @@ def test_resume_mid_epoch_replays_the_remaining_stream(beton):
     rest = [b.images for b in resumed]
     assert len(rest) == 2
     assert all(torch.equal(a, b) for a, b in zip(rest, expected[1:]))
-    # iterating on continues with the next epoch
+    # iterating on continues with the next epoch; a finished epoch yields nothing more
     assert next(iter(resumed)).epoch == 3
+    resumed.load_state_dict({**state, "step": len(resumed)})
+    assert list(resumed) == [] and resumed.state_dict()["epoch"] == 3
     for loader in (full, first, resumed):
         loader.close()
 
