@@ -137,7 +137,18 @@ class PlanConfig:
             raise ValueError(f"augment.recount={augment.recount}: only 1 erasing box is supported")
         if augment.mixup_mode != "batch":
             raise ValueError(f"augment.mixup_mode={augment.mixup_mode!r}: only 'batch' is supported")
+        if augment.interpolation != "bicubic":
+            raise ValueError(
+                f"augment.interpolation={augment.interpolation!r}: the plan loaders resize bicubic "
+                "(deit's --train-interpolation); use data.loader=reference for other filters"
+            )
         ra = parse_rand_augment(augment.auto_augment)
+        if ra["ra_layers"] == 0 and augment.color_jitter > 0:
+            # timm create_transform applies ColorJitter only when there is no auto_augment
+            raise ValueError(
+                f"augment.color_jitter={augment.color_jitter} without auto_augment: colour jitter "
+                "is not part of the plan; set augment.color_jitter=0 or use data.loader=reference"
+            )
         return cls(
             img_size=data.img_size,
             global_batch=data.global_batch,

@@ -60,6 +60,15 @@ def test_unsupported_recipes_are_refused(spec):
         PlanConfig.from_configs(DataConfig(), AugmentConfig(auto_augment=spec))
 
 
+@pytest.mark.parametrize("change", [{"interpolation": "bilinear"},
+                                    {"auto_augment": "", "color_jitter": 0.4},
+                                    {"recount": 2}, {"mixup_mode": "elem"}])
+def test_recipes_the_plan_cannot_replay_are_refused(change):
+    with pytest.raises(ValueError):
+        PlanConfig.from_configs(DataConfig(), AugmentConfig(**change))
+    assert PlanConfig.from_configs(DataConfig(), AugmentConfig(auto_augment="", color_jitter=0.0)).ra_layers == 0
+
+
 def test_bad_plan_config_and_step_are_refused():
     with pytest.raises(ValueError):
         PlanConfig(global_batch=100, mix_group=64)
