@@ -97,3 +97,16 @@ def test_epochs_differ_and_state_from_another_stream_is_refused(beton):
         FastLoader(beton, CFG, world_size=3)  # 4 groups cannot split over 3 ranks
     for x in (loader, other):
         x.close()
+
+
+def test_breaking_out_and_iterating_again_continues_where_it_stopped(beton):
+    loader = FastLoader(beton, CFG, seed=3, threads=2, prefetch=2)
+    expected = [b.positions.copy() for b in loader]  # epoch 0, then the loader is at epoch 1
+    loader.set_epoch(0)
+    for batch in loader:
+        break  # abandons the prefetched work of later steps
+    assert loader.state_dict()["step"] == 1
+    rest = [b.positions for b in loader]
+    got = [batch.positions, *rest]
+    assert len(got) == len(expected) and all(np.array_equal(a, b) for a, b in zip(got, expected))
+    loader.close()
