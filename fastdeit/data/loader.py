@@ -92,7 +92,6 @@ class FastLoader:
         self.groups = rank_groups(plan_cfg.n_groups, self.rank, self.world_size)
         self.prefetch = prefetch
         self.device = torch.device(device)
-        self.decoder = CpuDecoder(reader, threads=threads, dct_scaling=dct_scaling)
         self._widths = np.asarray(reader.widths)
         self._heights = np.asarray(reader.heights)
         self._labels = np.asarray(reader.labels, dtype=np.int64)
@@ -104,6 +103,7 @@ class FastLoader:
                 f"(epoch = floor(N / {plan_cfg.epoch_multiple}) * {plan_cfg.epoch_multiple} samples)"
             )
         self.local_batch = len(self.groups) * plan_cfg.mix_group
+        self.decoder = CpuDecoder(reader, threads=threads, dct_scaling=dct_scaling)
         self._cuda = self.device.type == "cuda"
         self._slots: list[_Slot] = []
         self.epoch = 0
@@ -137,7 +137,11 @@ class FastLoader:
         }
 
     def state_dict(self) -> dict:
-        """Where the stream stands: the next batch to yield is (epoch, step)."""
+        """Where the stream stands: the next batch to yield is (epoch, step).
+
+        The world size is not part of it: the global stream is the same for any world size, so
+        a run may resume on a different number of ranks (if the groups still divide evenly).
+        """
         return {"version": STATE_VERSION, "epoch": self.epoch, "step": self.step, **self._identity()}
 
     def load_state_dict(self, state: dict) -> None:
