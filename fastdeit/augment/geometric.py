@@ -11,14 +11,17 @@ sampler (libImaging/Geometry.c) rather than `F.grid_sample`:
   uses a = -0.75 and differs by up to ~9 grey levels on photographs); bilinear as PIL;
 * the result is clipped to [0, 255] and truncated, as PIL stores it.
 
-All images of the batch are warped at once, accumulated in float32: the taps are fetched with
-one `index_select` per vertical tap (4 for bicubic) from a table of horizontal tap windows.
+Two implementations: on the CPU a numba kernel doing PIL's double-precision arithmetic per
+pixel (warp_numba.py; identical to PIL); on other devices `warp_affine_torch`, all images of the
+batch at once in float32 (one `index_select` per vertical tap from a table of horizontal tap
+windows), within one grey level of PIL where a float32 sum lands next to an integer.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -27,15 +30,16 @@ from ._checks import check_images, check_per_sample, to_device
 INTERPOLATIONS = ("bicubic", "bilinear")
 
 
-def _cubic_weights(d: torch.Tensor) -> list[torch.Tensor]:
-    # PIL's BICUBIC macro: p1 + d*(p2 + d*(p3 + d*p4)) as weights on taps -1, 0, 1, 2 (a = -1).
-    d2 = d * d
-    d3 = d2 * d
-    return [-d + 2 * d2 - d3, 1 - 2 * d2 + d3, d + d2 - d3, d3 - d2]
+def _cubic(v1: torch.Tensor, v2: torch.Tensor, v3: torch.Tensor, v4: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    # PIL's BICUBIC macro (a = -1) in its Horner form: exact on flat regions, where a sum of
+    # weights would fall an ulp short of the value and truncate one grey level low.
+    p3 = (v1 - v2).mul_(2).add_(v3).sub_(v4)
+    p4 = (v2 - v1).sub_(v3).add_(v4)
+    return p4.mul_(d).add_(p3).mul_(d).add_(v3 - v1).mul_(d).add_(v2)
 
 
-def _linear_weights(d: torch.Tensor) -> list[torch.Tensor]:
-    return [1 - d, d]
+def _linear(v1: torch.Tensor, v2: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    return (v2 - v1).mul_(d).add_(v1)  # PIL's BILINEAR: a + (b - a) * d
 
 
 def warp_affine(
@@ -48,15 +52,45 @@ def warp_affine(
 
     images: uint8 N x 3 x H x W. matrix: N x 6 (a, b, c, d, e, f) in PIL's output -> input
     convention, pixel units. fill: one value per channel (0-255) for positions outside the
-    image. Returns uint8 N x 3 x H x W.
+    image. Returns uint8 N x 3 x H x W. CPU tensors go through the numba kernel
+    (warp_numba.py, PIL's arithmetic exactly), other devices through warp_affine_torch.
     """
+    _check_warp(images, matrix, fill, interpolation)
+    if images.shape[0] == 0:
+        return images.clone()
+    if images.device.type == "cpu":
+        import numba
+
+        from .warp_numba import warp_affine_kernel
+
+        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+        out = torch.empty(images.shape, dtype=torch.uint8)
+        warp_affine_kernel(images.numpy(), matrix.to("cpu", torch.float64).contiguous().numpy(),
+                           np.asarray(fill, dtype=np.uint8), interpolation == "bicubic", out.numpy())
+        return out
+    return warp_affine_torch(images, matrix, fill, interpolation)
+
+
+def _check_warp(images: torch.Tensor, matrix: torch.Tensor, fill: Sequence[int], interpolation: str) -> None:
     check_images(images)
-    n, c, h, w = images.shape
+    n, c = images.shape[:2]
     check_per_sample(matrix, n, "matrix", (6,))
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
     if len(fill) != c:
         raise ValueError(f"fill needs {c} values, got {len(fill)}")
+
+
+def warp_affine_torch(
+    images: torch.Tensor,
+    matrix: torch.Tensor,
+    fill: Sequence[int],
+    interpolation: str = "bicubic",
+) -> torch.Tensor:
+    """warp_affine in plain torch ops, for any device (float32 accumulation: within one grey
+    level of PIL, see the module docstring)."""
+    _check_warp(images, matrix, fill, interpolation)
+    n, c, h, w = images.shape
     if n == 0:
         return images.clone()
     device = images.device
@@ -78,11 +112,8 @@ def warp_affine(
     y0 = y0.to(torch.int64).view(n, h * w)
     del xin, yin, u, v
 
-    if interpolation == "bicubic":
-        first, wx, wy = -1, _cubic_weights(dx), _cubic_weights(dy)
-    else:
-        first, wx, wy = 0, _linear_weights(dx), _linear_weights(dy)
-    taps = len(wx)
+    cubic = interpolation == "bicubic"
+    first, taps = (-1, 4) if cubic else (0, 2)
     # Rows of `taps` horizontally consecutive pixels x all channels, built once by padding
     # (replicate = PIL's clamp to the border) and unfolding: each vertical tap is then one
     # index_select of N*H*W rows of taps*C values instead of taps*C scattered gathers.
@@ -92,16 +123,14 @@ def warp_affine(
     x0 = x0.clamp_(-1, w - 1) + 1  # window start; positions outside get the fill anyway
     y0 = y0.clamp_(-1, h - 1)
     base = torch.arange(n, device=device, dtype=torch.int64).view(n, 1) * h
-    wx = [wi.view(n * h * w, 1) for wi in wx]
-    out = None
+    dx = dx.view(n * h * w, 1)
+    dy = dy.view(n * h * w, 1)
+    rows = []
     for j in range(taps):
         row = (y0 + first + j).clamp_(0, h - 1)
-        rows = table.index_select(0, ((base + row) * (w + 1) + x0).view(-1))
-        acc = rows[:, 0] * wx[0]
-        for i in range(1, taps):
-            acc.addcmul_(rows[:, i], wx[i])
-        acc.mul_(wy[j].view(n * h * w, 1))
-        out = acc if out is None else out.add_(acc)
+        t = table.index_select(0, ((base + row) * (w + 1) + x0).view(-1))  # N*H*W, taps, C
+        rows.append(_cubic(t[:, 0], t[:, 1], t[:, 2], t[:, 3], dx) if cubic else _linear(t[:, 0], t[:, 1], dx))
+    out = _cubic(*rows, dy) if cubic else _linear(*rows, dy)
     out = out.clamp_(0, 255).floor_().to(torch.uint8).view(n, h, w, c).permute(0, 3, 1, 2)
     fill_t = to_device(torch.tensor(list(fill), dtype=torch.uint8), device).view(1, c, 1, 1)
     return torch.where(outside.view(n, 1, h, w), fill_t, out).contiguous()
@@ -144,6 +173,7 @@ def fill_from_mean(mean: Sequence[float]) -> tuple[int, ...]:
 __all__ = [
     "INTERPOLATIONS",
     "warp_affine",
+    "warp_affine_torch",
     "rotate_matrix",
     "shear_x_matrix",
     "shear_y_matrix",
