@@ -110,9 +110,7 @@ class DaliLoader:
         return (epoch, step + 1) if step + 1 < len(self) else (epoch + 1, 0)
 
     def __iter__(self) -> Iterator[Batch]:
-        s = self._stream
-        if s.step >= len(self):
-            s.epoch, s.step = s.epoch + 1, 0
+        s = self._stream  # same epoch/step semantics as FastLoader.__iter__
         epoch, start = s.epoch, s.step
         dec = self.decoder
         if dec.in_flight and dec.peek_tag() != (epoch, start):
@@ -129,6 +127,7 @@ class DaliLoader:
                 labels = labels.pin_memory().to(self.device, non_blocking=True)
             s.step = step + 1
             yield Batch(images, labels, plan.positions, plan, epoch, step)
+        s.epoch, s.step = epoch + 1, 0  # ran to the end: the next epoch follows (prefetched)
 
     def close(self) -> None:
         self.decoder.close()
