@@ -110,3 +110,19 @@ def test_breaking_out_and_iterating_again_continues_where_it_stopped(beton):
     got = [batch.positions, *rest]
     assert len(got) == len(expected) and all(np.array_equal(a, b) for a, b in zip(got, expected))
     loader.close()
+
+
+def test_a_run_may_resume_on_another_world_size(beton):
+    single = FastLoader(beton, CFG, seed=3, threads=1)
+    expected = [b.images.clone() for b in single][1:]
+    single.set_epoch(0)
+    next(iter(single))
+    state = single.state_dict()
+    ranks = [FastLoader(beton, CFG, seed=3, rank=r, world_size=2, threads=1) for r in range(2)]
+    for loader in ranks:
+        loader.load_state_dict(state)
+    parts = [[b.images for b in loader] for loader in ranks]
+    got = [torch.cat([parts[0][s], parts[1][s]]) for s in range(len(parts[0]))]
+    assert len(got) == 2 and all(torch.equal(a, b) for a, b in zip(got, expected))
+    for loader in (single, *ranks):
+        loader.close()
