@@ -39,7 +39,7 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
 #: Bump when the images or the layout change: existing caches are then regenerated.
-VERSION = 1
+VERSION = 2
 SEED = 20210101
 IMAGE_SIZE = 64
 JPEG_QUALITY = 90
@@ -214,11 +214,16 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A smooth random colour field crossed by a few thin lines: texture, but no shape."""
-    coarse = rng.integers(0, 256, size=(3, 3, 3), dtype=np.uint8)
+    """A smooth colour field around a random base colour, crossed by a few thin lines.
+
+    Texture without shape, and with a moderate amplitude (+-45 per channel) so the silhouette
+    stays the dominant structure of the image.
+    """
+    base = rng.uniform(0, 255, size=3)
+    coarse = np.clip(base + rng.uniform(-45, 45, size=(3, 3, 3)), 0, 255).astype(np.uint8)
     img = Image.fromarray(coarse).resize((size, size), Image.Resampling.BICUBIC)
     draw = ImageDraw.Draw(img)
-    for _ in range(int(rng.integers(0, 4))):
+    for _ in range(int(rng.integers(0, 3))):
         xy = rng.uniform(0, size, 4).tolist()
         draw.line(xy, fill=tuple(rng.integers(0, 256, 3).tolist()), width=1)
     return np.asarray(img, dtype=np.float32)
@@ -247,7 +252,7 @@ _DIAMOND = [(1, 0), (0, 0.55), (-1, 0), (0, -0.55)]
 def _shape_mask(label: int, rng: np.random.Generator, size: int) -> Image.Image:
     """An anti-aliased 'L' mask of shape `label` at a random size, position and rotation."""
     big = size * _SUPERSAMPLE
-    r = rng.uniform(0.27, 0.42) * big
+    r = rng.uniform(0.30, 0.42) * big
     margin = big / 2 - r
     cx = big / 2 + rng.uniform(-0.6, 0.6) * margin
     cy = big / 2 + rng.uniform(-0.6, 0.6) * margin
@@ -293,7 +298,7 @@ def render(label: int, rng: np.random.Generator, size: int = IMAGE_SIZE) -> Imag
     # silhouette stays visible; its hue is free, so colour carries no class information.
     bg_luma = float(bg.reshape(-1, 3).mean(0) @ _LUMA)
     candidates = rng.uniform(0, 255, size=(16, 3)).astype(np.float32)
-    ok = np.flatnonzero(np.abs(candidates @ _LUMA - bg_luma) >= 70)
+    ok = np.flatnonzero(np.abs(candidates @ _LUMA - bg_luma) >= 80)
     fg = candidates[ok[0]] if len(ok) else np.full(3, 255.0 if bg_luma < 128 else 0.0, np.float32)
     # pixel noise: stronger on the background (texture) than on the shape (shading)
     bg_sigma, fg_sigma = rng.uniform(4.0, 16.0), rng.uniform(2.0, 10.0)

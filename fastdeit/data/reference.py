@@ -91,6 +91,29 @@ def fix_posterize(transform: Any) -> int:
 # ----------------------------------------------------------------------------- transforms
 
 
+class _ExpectSize:
+    """deit's path for input size <= 32 (CIFAR) never resizes: refuse images of another size.
+
+    Without this check, larger images would silently train on small random windows and then
+    fail deep inside the model at evaluation.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        if img.size != (self.size, self.size):
+            raise ValueError(
+                f"data.img_size = {self.size} (<= 32) follows deit's CIFAR path, which does not "
+                f"resize: images must be {self.size}x{self.size}, got {img.size[0]}x{img.size[1]}; "
+                "use data.img_size > 32 for larger images"
+            )
+        return img
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.size})"
+
+
 def build_train_transform(data: DataConfig, aug: AugmentConfig) -> transforms.Compose:
     """deit's `build_transform(is_training=True)`: timm create_transform with deit's arguments."""
     if aug.interpolation not in (*_INTERPOLATION, "random"):
@@ -111,6 +134,7 @@ def build_train_transform(data: DataConfig, aug: AugmentConfig) -> transforms.Co
     if data.img_size <= 32:
         # deit datasets.py: "replace RandomResizedCropAndInterpolation with RandomCrop"
         transform.transforms[0] = transforms.RandomCrop(data.img_size, padding=4)
+        transform.transforms.insert(0, _ExpectSize(data.img_size))
     fix_posterize(transform)
     return transform
 
@@ -122,7 +146,9 @@ def build_eval_transform(data: DataConfig) -> transforms.Compose:
     if not 0.0 < data.eval_crop_pct <= 1.0:
         raise ValueError(f"data.eval_crop_pct must be in (0, 1], got {data.eval_crop_pct}")
     t: list[Callable] = []
-    if data.img_size > 32:
+    if data.img_size <= 32:
+        t.append(_ExpectSize(data.img_size))
+    else:
         size = int(data.img_size / data.eval_crop_pct)
         t.append(transforms.Resize(size, interpolation=_INTERPOLATION[data.eval_interpolation]))
         t.append(transforms.CenterCrop(data.img_size))

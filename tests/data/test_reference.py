@@ -229,6 +229,15 @@ def test_posterize_with_bits_left_is_unchanged() -> None:
 def test_deit_uses_random_crop_for_inputs_of_32_or_less() -> None:
     """deit datasets.py swaps RandomResizedCrop for RandomCrop(padding=4) at input size <= 32."""
     small = build_train_transform(DataConfig(img_size=32), AugmentConfig())
-    assert isinstance(small.transforms[0], transforms.RandomCrop)
+    assert any(isinstance(t, transforms.RandomCrop) for t in small.transforms)
+    assert small(Image.new("RGB", (32, 32))).shape == (3, 32, 32)
     large = build_train_transform(DataConfig(img_size=40), AugmentConfig())
     assert "RandomResizedCrop" in type(large.transforms[0]).__name__
+
+
+def test_small_input_size_refuses_larger_images_clearly(folder: Path) -> None:
+    """deit does not resize at <= 32: 48 px images must be refused, not silently cropped."""
+    data = DataConfig(global_batch=10, workers=0, img_size=32)
+    loader, _ = build_eval_loader(data, str(folder), rank=0, world_size=1)
+    with pytest.raises(ValueError, match="data.img_size"):
+        next(iter(loader))
