@@ -22,8 +22,11 @@ def random_erase(
     boxes: torch.Tensor,
     seeds: torch.Tensor,
     mode: str = "pixel",
+    *,
+    inplace: bool = False,
 ) -> torch.Tensor:
-    """Return a copy of `images` with box i filled with noise where erase[i].
+    """Return `images` (a copy, or the tensor itself if inplace) with box i filled with noise
+    where erase[i].
 
     images: float N x 3 x H x W (normalised). erase: bool (N,). boxes: integer (N, 4) as
     (top, left, height, width) in pixels (timm's img[:, top:top+h, left:left+w]). seeds: int64
@@ -39,7 +42,7 @@ def random_erase(
     if erase.dtype != torch.bool:
         raise ValueError(f"erase must be a bool tensor, got {erase.dtype}")
     boxes, seeds = boxes.to(erase.device), seeds.to(erase.device)  # the plan's tensors, usually CPU
-    out = images.clone()
+    out = images if inplace else images.clone()
     rows = torch.nonzero(erase).view(-1)  # no device sync when the plan's tensors are on the CPU
     if rows.numel() == 0:
         return out

@@ -32,8 +32,10 @@ def mix(
     group_size: int,
     num_classes: int,
     smoothing: float = 0.1,
+    inplace: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mix each group with itself reversed; return (mixed images, soft targets).
+    """Mix each group with itself reversed; return (mixed images, soft targets). With inplace
+    the images tensor itself is mixed and returned.
 
     images: float N x C x H x W, N = groups * group_size, group-major. labels: int (N,).
     Per group: mode (MIX_NONE / MIX_MIXUP / MIX_CUTMIX), lam = weight of the sample itself
@@ -60,7 +62,7 @@ def mix(
     lam64 = torch.where(modes == MIX_NONE, torch.ones_like(lam64), lam64)
     # One draw per group and only a few groups per batch: loop over groups (never images) and
     # apply timm's own in-place batch ops; with the plan's parameters on the CPU this is sync-free.
-    out = images.clone()
+    out = images if inplace else images.clone()
     x = out.view(groups, group_size, c, h, w)  # splitting the batch dim is a view in any layout
     for g, (kind, weight, (top, bottom, left, right)) in enumerate(
             zip(modes.tolist(), lam64.tolist(), box.cpu().tolist())):

@@ -15,8 +15,9 @@ def normalize(
     std: Sequence[float],
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """(x / 255 - mean) / std per channel, computed in float32 (as ToTensor + Normalize), then
-    cast to `dtype` in channels_last memory format (the layout the patch-embed conv wants)."""
+    """(x / 255 - mean) / std per channel in float32 (ToTensor + Normalize, as one multiply-add:
+    within a few ulps of torchvision), in `dtype`, channels_last (the layout the patch-embed
+    conv wants)."""
     check_images(images)
     if len(mean) != 3 or len(std) != 3:
         raise ValueError(f"mean and std need 3 values each, got {len(mean)} and {len(std)}")
@@ -24,8 +25,10 @@ def normalize(
         raise ValueError(f"std must be positive, got {tuple(std)}")
     if not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
-    m = to_device(torch.tensor(mean, dtype=torch.float32), images.device).view(1, 3, 1, 1)
-    s = to_device(torch.tensor(std, dtype=torch.float32), images.device).view(1, 3, 1, 1)
+    scale = torch.tensor([1.0 / (255.0 * s) for s in std], dtype=torch.float32)
+    shift = torch.tensor([-m / s for m, s in zip(mean, std)], dtype=torch.float32)
+    scale = to_device(scale, images.device).view(1, 3, 1, 1)
+    shift = to_device(shift, images.device).view(1, 3, 1, 1)
     x = images.contiguous(memory_format=torch.channels_last).to(torch.float32)
-    x = x.div_(255.0).sub_(m).div_(s)
+    x = torch.addcmul(shift, x, scale)  # keeps x's channels_last layout
     return x.to(dtype=dtype, memory_format=torch.channels_last)

@@ -78,11 +78,11 @@ class DeviceAugment:
                                   fill=self.fill, interpolation=self.cfg.interpolation)
         x = normalize(images, self.mean, self.std, torch.float32)
         if self.erasing:
-            x = random_erase(x, params.erase, params.erase_box, params.erase_seed, self.cfg.remode)
+            x = random_erase(x, params.erase, params.erase_box, params.erase_seed, self.cfg.remode, inplace=True)
         if self.mixing:
             x, targets = mix(x, labels, params.mix_mode, params.mix_lam, params.mix_box,
                              group_size=self.cfg.mix_group, num_classes=self.num_classes,
-                             smoothing=self.cfg.smoothing)
+                             smoothing=self.cfg.smoothing, inplace=True)
         else:
             targets = smoothed_one_hot(labels.to(x.device), self.num_classes, self.cfg.smoothing)
         return x.to(dtype=self.out_dtype, memory_format=torch.channels_last), targets
