@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# GPU check (DESIGN.md, "Testing"): run where a CUDA GPU is at hand (H100/H200), in under 10
+# minutes in all. Everything goes into "${OUT:-benchmarks/results}": one log per section, JSON
+# results, and gpu_check_status.txt with each section's exit status (printed at the end).
+#
+#     bash benchmarks/gpu_check.sh            # or: OUT=/some/dir bash benchmarks/gpu_check.sh
+#
+# Sections are self-contained: each runs under its own `timeout`, writes only its own files and
+# records its status; a failing section does not stop the others. Time budget (seconds):
+#   pytest -m gpu 150 | DALI loader 210 | (append new sections below with their own limits)
+set -u
+cd "$(dirname "$0")/.."
+export OUT="${OUT:-benchmarks/results}"
+mkdir -p "$OUT"
+PY="${PYTHON:-python}"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's fastdeit, installed or not
+STATUS="$OUT/gpu_check_status.txt"
+: > "$STATUS"
+trap 'echo "== gpu_check status"; cat "$STATUS"' EXIT
+{ date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1; nproc; } > "$OUT/gpu_check_machine.txt"
+
+# --- tests marked gpu (all issues) -----------------------------------------------------------
+echo "== pytest -m gpu"
+timeout 150 "$PY" -m pytest -m gpu -q -p no:cacheprovider --junitxml="$OUT/pytest_gpu.xml" tests \
+    2>&1 | tee "$OUT/pytest_gpu.log" | tail -n 15
+echo "pytest_gpu rc=${PIPESTATUS[0]}" >> "$STATUS"
+
+# --- DALI loader (issue 6): mixed decode img/s, max side 512 and 256, hw_decoder_load 0/.5/.75/1,
+# beside the CPU loader on all cores; writes $OUT/gpu_dali_cuda.json (machine named inside) ----
+echo "== DALI loader benchmark"
+if "$PY" -c "import nvidia.dali" 2>/dev/null; then
+    timeout 210 "$PY" benchmarks/gpu_dali.py --device cuda --json "$OUT/gpu_dali_cuda.json" \
+        2>&1 | tee "$OUT/gpu_dali.log"
+    echo "gpu_dali rc=${PIPESTATUS[0]}" >> "$STATUS"
+else
+    echo "gpu_dali skipped: nvidia.dali not installed (pip install 'fastdeit[dali]')" | tee -a "$STATUS"
+fi

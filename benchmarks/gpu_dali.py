@@ -1,0 +1,66 @@
+"""GPU check for the DALI loader: DALI "mixed" decode images/s on one GPU for `.beton` files at
+longest side 512 and 256, the hardware-decoder share swept over 0, 0.5, 0.75 and 1.0, beside
+fastdeit's CPU loader on all the machine's cores (see fastdeit/bench/loader_dali.py for the task
+and the timing rules).
+
+    python benchmarks/gpu_dali.py [--json PATH]                      # on a GPU machine
+    python benchmarks/gpu_dali.py --device cpu --tiny --json PATH    # the CPU twin, seconds (CI)
+
+JSON goes to --json, else $OUT/gpu_dali_<device>.json when $OUT is set (benchmarks/gpu_check.sh),
+else benchmarks/results/gpu_dali_<device>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from fastdeit.bench.loader_dali import HW_LOADS, run
+
+
+def default_json(device: str) -> Path:
+    root = Path(os.environ["OUT"]) if os.environ.get("OUT") else Path("benchmarks/results")
+    return root / f"gpu_dali_{device}.json"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    ap.add_argument("--tiny", action="store_true", help="a few small batches: checks the script runs")
+    ap.add_argument("--data", help="an existing .beton instead of the generated 512/256 files")
+    ap.add_argument("--max-res", type=int, nargs="+", default=[512, 256])
+    ap.add_argument("--hw-load", type=float, nargs="+", default=list(HW_LOADS))
+    ap.add_argument("--images", type=int, default=4096)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--img-size", type=int, default=224)
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads per loader (default: all cores)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    if args.tiny:
+        args.images, args.batch, args.img_size, args.rounds = 64, 32, 64, 1
+        args.max_res, args.hw_load = [256], [0.0, 1.0]
+    path = args.json or default_json(args.device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    command = " ".join(["benchmarks/gpu_dali.py"] + (sys.argv[1:] if argv is None else argv))
+    result: dict = {}
+    # one file at a time, the JSON rewritten after each: a run cut short by `timeout` keeps
+    # what it measured
+    for max_res in [None] if args.data else args.max_res:
+        part = run(
+            args.data, device=args.device, max_res=[max_res], hw_decoder_load=args.hw_load,
+            images=args.images, unique_images=min(512, args.images), batch=args.batch,
+            img_size=args.img_size, threads=args.threads, rounds=args.rounds,
+        )
+        rows = result.get("rows", []) + part["rows"]
+        result = {**part, "rows": rows, "command": command}
+        path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
