@@ -10,7 +10,6 @@ later splits the step over ranks.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +18,9 @@ from torch import nn
 
 from fastdeit.augment.pipeline import DeviceAugment
 from fastdeit.config.schema import AugmentConfig, DataConfig, DistillConfig
-from fastdeit.data.plan import PLAN_VERSION, PlanConfig, epoch_length
+from fastdeit.data.plan import PLAN_VERSION
 from fastdeit.distill.cache_format import CacheHeader, CacheWriter, mismatch, read_header
-from fastdeit.distill.cache_identity import recipe_hash, teacher_identity, teacher_input_dtype, view_recipe
+from fastdeit.distill.cache_identity import run_views, teacher_identity
 from fastdeit.eval.evaluate import autocast_for
 
 
@@ -44,29 +43,6 @@ def open_beton(path: str, key: str = "data.train"):
 def default_k(kind: str, num_classes: int) -> int:
     """k = 1 suffices for hard distillation; soft keeps the top 10 (TinyViT's choice)."""
     return 1 if kind in ("hard", "hard_cls") else min(10, num_classes)
-
-
-@dataclass
-class RunViews:
-    """What identifies a run's views (the cache header fields except teacher and k)."""
-
-    plan_cfg: PlanConfig
-    num_classes: int
-    samples_per_epoch: int
-    recipe: dict
-    recipe_hash: str
-    dataset: str
-    input_dtype: torch.dtype
-
-
-def run_views(reader, data: DataConfig, augment: AugmentConfig, device: torch.device, precision: str) -> RunViews:
-    """The view identity of a run over `reader` with these configs (builder and trainer agree on it)."""
-    plan_cfg = PlanConfig.from_configs(data, augment)
-    input_dtype = teacher_input_dtype(device, precision)
-    recipe = view_recipe(plan_cfg, augment, input_dtype)
-    return RunViews(plan_cfg=plan_cfg, num_classes=int(reader.num_classes),
-                    samples_per_epoch=epoch_length(plan_cfg, len(reader)), recipe=recipe,
-                    recipe_hash=recipe_hash(recipe), dataset=str(reader.fingerprint), input_dtype=input_dtype)
 
 
 @torch.no_grad()

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
 from fastdeit.augment.ops import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from fastdeit.config.schema import AugmentConfig, DistillConfig
-from fastdeit.data.plan import PlanConfig
+from fastdeit.config.schema import AugmentConfig, DataConfig, DistillConfig
+from fastdeit.data.plan import PlanConfig, epoch_length
 
 # AugmentConfig fields that do not change the pixels the teacher sees (smoothing only touches
 # the targets, color_jitter is unused by timm once auto_augment is set).
@@ -88,3 +88,26 @@ def teacher_identity(cfg: DistillConfig) -> tuple[str, str]:
     if not cfg.teacher_checkpoint:
         raise ValueError("distill.teacher_checkpoint is empty: the cache records which teacher it holds")
     return cfg.teacher, weights_checksum(read_teacher_state(Path(cfg.teacher_checkpoint)))
+
+
+@dataclass
+class RunViews:
+    """What identifies a run's views (the cache header fields except teacher and k)."""
+
+    plan_cfg: PlanConfig
+    num_classes: int
+    samples_per_epoch: int
+    recipe: dict
+    recipe_hash: str
+    dataset: str
+    input_dtype: torch.dtype
+
+
+def run_views(reader, data: DataConfig, augment: AugmentConfig, device: torch.device, precision: str) -> RunViews:
+    """The view identity of a run over `reader` with these configs (builder and trainer agree on it)."""
+    plan_cfg = PlanConfig.from_configs(data, augment)
+    input_dtype = teacher_input_dtype(device, precision)
+    recipe = view_recipe(plan_cfg, augment, input_dtype)
+    return RunViews(plan_cfg=plan_cfg, num_classes=int(reader.num_classes),
+                    samples_per_epoch=epoch_length(plan_cfg, len(reader)), recipe=recipe,
+                    recipe_hash=recipe_hash(recipe), dataset=str(reader.fingerprint), input_dtype=input_dtype)

@@ -18,7 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fastdeit.config.schema import AugmentConfig, DataConfig, DistillConfig
+from fastdeit.data.plan import PLAN_VERSION
 from fastdeit.distill.cache_format import CacheHeader, chunk_crc, mismatch, read_header, read_table
+from fastdeit.distill.cache_identity import run_views, teacher_identity
 
 # Below the row's smallest stored logit: exp(-BACKGROUND_GAP / tau) underflows to 0 in fp32 for
 # any tau <= ~100, and the value stays finite (no inf - inf = nan in KL or log_softmax).
@@ -163,3 +166,36 @@ class TeacherCache:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def open_for_run(
+    path: str | os.PathLike,
+    *,
+    reader,
+    data: DataConfig,
+    augment: AugmentConfig,
+    distill: DistillConfig,
+    seed: int,
+    device: torch.device | str,
+    precision: str,
+    epochs: tuple[int, int],
+    prefetch: int = 2,
+) -> TeacherCache:
+    """The trainer's entry point: open `distill.cache` and refuse it unless it holds exactly this
+    run's views (dataset `reader`, seed, recipe, teacher) for epochs [start, end).
+
+    The run must feed the teacher-side DeviceAugment `teacher_input_dtype(device, precision)`
+    images, as the builder did; that dtype is part of the recipe hash.
+    """
+    views = run_views(reader, data, augment, torch.device(device), precision)
+    name, checksum = teacher_identity(distill)
+    cache = TeacherCache(path, prefetch=prefetch)
+    try:
+        cache.check_matches(dataset=views.dataset, seed=int(seed), recipe=views.recipe_hash,
+                            plan_version=PLAN_VERSION, teacher=name, teacher_checksum=checksum,
+                            epochs=(int(epochs[0]), int(epochs[1])), samples_per_epoch=views.samples_per_epoch,
+                            global_batch=views.plan_cfg.global_batch, num_classes=views.num_classes)
+    except ValueError:
+        cache.close()
+        raise
+    return cache

@@ -15,10 +15,10 @@ from fastdeit.data.beton import BetonReader
 from fastdeit.data.loader import FastLoader
 from fastdeit.data.plan import PLAN_VERSION
 from fastdeit.distill import distillation_loss
-from fastdeit.distill.build_cache import build_teacher_cache, run_views
+from fastdeit.distill.build_cache import build_teacher_cache
 from fastdeit.distill.cache_format import merge_caches
-from fastdeit.distill.cache_identity import teacher_identity
-from fastdeit.distill.cache_reader import TeacherCache
+from fastdeit.distill.cache_identity import run_views, teacher_identity
+from fastdeit.distill.cache_reader import TeacherCache, open_for_run
 from fastdeit.distill.teacher import load_teacher
 
 from .conftest import CLASSES
@@ -59,8 +59,8 @@ def test_cached_logits_equal_the_online_teacher_on_the_training_steps_inputs(set
     views = run_views(reader, setup.data, setup.augment, CPU, "fp32")
     teacher = load_teacher(setup.distill, CLASSES, CPU)
     augment = DeviceAugment(setup.augment, CLASSES, out_dtype=views.input_dtype)
-    cache = TeacherCache(full)
-    cache.check_matches(**run_fields(setup))
+    cache = open_for_run(full, reader=reader, data=setup.data, augment=setup.augment, distill=setup.distill,
+                         seed=7, device=CPU, precision="fp32", epochs=(0, 2))
     checked = 0
     for rank in range(2):
         loader = FastLoader(reader, views.plan_cfg, seed=7, rank=rank, world_size=2, threads=1)
@@ -81,6 +81,43 @@ def test_cached_logits_equal_the_online_teacher_on_the_training_steps_inputs(set
         loader.close()
     assert checked == 2 * 128  # every sample of the epoch's 4 steps
     cache.close()
+
+
+def test_training_steps_from_the_cache_give_the_online_teachers_losses(setup, full):
+    """Two identical students, four soft-distillation steps each through the trainer's train_step:
+    one with the online teacher, one whose teacher is the cache read at the batch's positions."""
+    from fastdeit.config.schema import ModelConfig, OptimizerConfig
+    from fastdeit.models import create_model
+    from fastdeit.train.optim import build_optimizer
+    from fastdeit.train.step import StepContext, train_step
+
+    reader = BetonReader(setup.data.train)
+    views = run_views(reader, setup.data, setup.augment, CPU, "fp32")
+    augment = DeviceAugment(setup.augment, CLASSES, out_dtype=views.input_dtype)
+    online = load_teacher(setup.distill, CLASSES, CPU)
+    cache = open_for_run(full, reader=reader, data=setup.data, augment=setup.augment, distill=setup.distill,
+                         seed=7, device=CPU, precision="fp32", epochs=(0, 2))
+    arch = ModelConfig(name="deit_tiny_distilled_patch16_224", patch_size=8, embed_dim=32, depth=2, num_heads=2,
+                       drop_path=0.0, channels_last=False)
+    losses = {}
+    for source in ("online", "cache"):
+        torch.manual_seed(0)
+        model = create_model(arch, CLASSES, 32)
+        model.set_distilled_training(True)
+        ctx = StepContext(model=model, optimizer=build_optimizer(model, OptimizerConfig(), 64, CPU), scaler=None,
+                          ema=None, teacher=None, distill=setup.distill, precision="fp32", clip_grad=0.0, device=CPU)
+        loader = FastLoader(reader, views.plan_cfg, seed=7, threads=1)
+        loader.set_epoch(1)
+        losses[source] = []
+        for batch in loader:
+            images, targets = augment.apply_to_batch(batch)
+            ctx.teacher = online if source == "online" else (
+                lambda _images, b=batch: cache.logits_for(b.epoch, b.positions, CLASSES, CPU))
+            losses[source].append(float(train_step(ctx, images, targets, 1e-3)))
+        loader.close()
+    cache.close()
+    assert len(losses["cache"]) == 4
+    np.testing.assert_allclose(losses["cache"], losses["online"], rtol=1e-3)
 
 
 def test_top1_cache_gives_the_teachers_hard_labels(setup, full):
@@ -139,6 +176,9 @@ def test_a_cache_from_another_run_is_refused_naming_the_field(setup, full):
         cache.check_matches(**{**run_fields(setup), "recipe": bf16.recipe_hash})
     cache.check_matches(**{**run_fields(setup), "epochs": (1, 2)})  # a resumed run needs fewer epochs
     cache.close()
+    with pytest.raises(ValueError, match=r"distill.cache .* does not match this run: seed differs"):
+        open_for_run(full, reader=BetonReader(setup.data.train), data=setup.data, augment=setup.augment,
+                     distill=setup.distill, seed=8, device=CPU, precision="fp32", epochs=(0, 2))
 
 
 def test_corrupt_or_truncated_files_are_refused(setup, full):
