@@ -21,13 +21,18 @@ def head_logits(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tenso
     return {"": model(images)}
 
 
-def autocast_for(device: torch.device, precision: str):
+def autocast_dtype(device: torch.device, precision: str) -> torch.dtype:
+    """run.precision resolved: auto = bf16 on CUDA, fp32 on CPU; fp16 only on CUDA."""
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" else "fp32"
-    if precision == "fp32":
-        return nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    if device.type == "cpu" and dtype == torch.float16:
+    if precision == "fp16" and device.type == "cpu":
+        precision = "fp32"
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def autocast_for(device: torch.device, precision: str):
+    dtype = autocast_dtype(device, precision)
+    if dtype == torch.float32:
         return nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import random
 import time
 from pathlib import Path
@@ -15,11 +14,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from fastdeit.config.load import config_to_dict
 from fastdeit.config.schema import TrainConfig
-from fastdeit.eval.evaluate import evaluate
+from fastdeit.eval.evaluate import autocast_dtype, evaluate
 from fastdeit.models import create_model
 from fastdeit.models.factory import is_distilled
 from fastdeit.train import checkpoint as ckpt
-from fastdeit.train.data_source import build_train_data, build_val_loader, resolve_paths
+from fastdeit.train.data_source import Batches, build_train_data, build_val_loader, resolve_paths
 from fastdeit.train.distributed import (
     DistContext,
     all_reduce_sum,
@@ -29,7 +28,6 @@ from fastdeit.train.distributed import (
 )
 from fastdeit.train.ema import build_ema
 from fastdeit.train.metrics import MetricsLog, Progress
-from fastdeit.data.reference import ReferenceMixup
 from fastdeit.train.optim import build_optimizer, scaled_lr
 from fastdeit.train.schedule import lr_at
 from fastdeit.train.step import StepContext, train_step, unwrap
@@ -77,9 +75,10 @@ class Trainer:
                              f"world size {dist_ctx.world_size}")
         # deit main.py: seed = args.seed + rank (each rank draws its own augmentations)
         seed_everything(config.run.seed + dist_ctx.rank)
-        train_path, val_path = resolve_paths(config.data)
+        train_path, val_path = resolve_paths(config.data, dist_ctx.is_main)
         self.train_data = build_train_data(config.data, config.augment, train_path, rank=dist_ctx.rank,
-                                           world_size=dist_ctx.world_size, seed=config.run.seed)
+                                           world_size=dist_ctx.world_size, seed=config.run.seed,
+                                           device=self.device)
         self.num_classes = self.train_data.num_classes
         self.val_loader = None
         if val_path:
@@ -88,7 +87,8 @@ class Trainer:
             if val_classes > self.num_classes:
                 raise ValueError(f"data.val {val_path} has {val_classes} classes but data.train has "
                                  f"{self.num_classes}")
-        self.mix = ReferenceMixup(config.augment, self.num_classes)
+        self.batches = Batches(self.train_data, config.augment, self.num_classes, self.device,
+                               autocast_dtype(self.device, config.run.precision))
         self.model = create_model(config.model, self.num_classes, config.data.img_size).to(self.device)
         if config.model.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -146,6 +146,8 @@ class Trainer:
             "steps_per_epoch": self.steps_per_epoch,
             "best_top1": self.best_top1,
             "rng": ckpt.rng_state(),
+            # the plan loader's stream identity (dataset fingerprint, seed, recipe): checked on resume
+            "loader": self.train_data.loader.state_dict() if self.train_data.planned else None,
         }
 
     def save(self, name: str, epoch_done: int) -> None:
@@ -168,6 +170,11 @@ class Trainer:
             self.scaler.load_state_dict(blob["scaler"])
         if self.ema and blob["ema"]:
             self.ema.load_state_dict(blob["ema"])
+        if self.train_data.planned and blob.get("loader"):
+            try:
+                self.train_data.loader.load_state_dict(blob["loader"])
+            except ValueError as err:
+                raise ValueError(f"checkpoint {path}: {err}") from None
         self.step = blob["step"]
         self.best_top1 = blob["best_top1"]
         ckpt.restore_rng_state(blob["rng"])
@@ -207,18 +214,12 @@ class Trainer:
 
     def train_epoch(self, epoch: int, progress: Progress) -> None:
         self.ddp_model.train()
-        if hasattr(self.train_data.sampler, "set_epoch"):
-            self.train_data.sampler.set_epoch(epoch)
         start_in_epoch = self.step - epoch * self.steps_per_epoch
-        batches = itertools.islice(iter(self.train_data.loader), start_in_epoch, None)
         loss_sum = torch.zeros((), device=self.device)
         window_start, window_steps, window_images = time.perf_counter(), 0, 0
-        for images, labels in batches:
+        for images, targets in self.batches.epoch(epoch, start_in_epoch):
             if self.step >= self.total_steps:
                 break
-            images = images.to(self.device, non_blocking=True)
-            labels = labels.to(self.device, non_blocking=True)
-            images, targets = self.mix(images, labels)
             if self.config.model.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             lr = lr_at(self.step, self.steps_per_epoch, self.config.schedule, self.base_lr)

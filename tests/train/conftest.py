@@ -58,3 +58,15 @@ TINY_MODEL = [
 def tiny_overrides(train: Path, val: Path | None, out: Path, *extra: str) -> list[str]:
     paths = [f'data.train="{train}"', f'data.val="{val or ""}"', f'run.out="{out}"']
     return TINY_MODEL + paths + list(extra)
+
+
+@pytest.fixture(scope="session")
+def tiny_betons(tiny_folders, tmp_path_factory) -> tuple[Path, Path]:
+    """The tiny folders prepared into .beton files (what the plan loaders read)."""
+    from fastdeit.data.prepare import prepare_dataset
+
+    base = tmp_path_factory.mktemp("beton")
+    train_dir, val_dir = tiny_folders
+    prepare_dataset(train_dir, base / "train.beton", max_res=64, progress=False)
+    prepare_dataset(val_dir, base / "val.beton", max_res=64, progress=False)
+    return base / "train.beton", base / "val.beton"
