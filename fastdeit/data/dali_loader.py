@@ -82,10 +82,22 @@ class DaliLoader:
     def epoch(self) -> int:
         return self._stream.epoch
 
+    @epoch.setter
+    def epoch(self, epoch: int) -> None:
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        self._stream.epoch = int(epoch)
+
     @property
     def step(self) -> int:
-        """The next step to yield."""
+        """The next step to yield; settable (any step of any epoch is addressable by the plan)."""
         return self._stream.step
+
+    @step.setter
+    def step(self, step: int) -> None:
+        if not 0 <= step <= len(self):
+            raise ValueError(f"step {step} outside [0, {len(self)}]")
+        self._stream.step = int(step)
 
     def set_epoch(self, epoch: int) -> None:
         """Start `epoch` from its first step at the next iteration."""

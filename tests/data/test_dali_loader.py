@@ -102,6 +102,12 @@ def test_resume_mid_epoch_and_epochs_in_a_row(beton):
     assert all(torch.equal(b.images, r[0]) for b, r in zip(resumed, e1[1:]))
     with pytest.raises(ValueError, match="seed"):
         DaliLoader(beton, CFG, seed=6).load_state_dict(state)
+    jump = DaliLoader(beton, CFG, seed=5, threads=1)
+    jump.set_epoch(1)
+    jump.step = 2  # as the trainer addresses a step directly
+    assert [(b.epoch, b.step) for b in jump] == [(1, 2)]
+    with pytest.raises(ValueError, match="outside"):
+        jump.step = 4
 
 
 def test_batches_feed_the_device_augmentation(beton):
