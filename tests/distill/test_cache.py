@@ -120,13 +120,28 @@ def test_training_steps_from_the_cache_give_the_online_teachers_losses(setup, fu
     np.testing.assert_allclose(losses["cache"], losses["online"], rtol=1e-3)
 
 
-def test_top1_cache_gives_the_teachers_hard_labels(setup, full):
-    k1 = build(setup, setup.tmp / "k1.cache", k=1)
-    with TeacherCache(k1) as small, TeacherCache(full) as big:
-        pos = np.arange(256)
-        hard = small.logits_for(0, pos, CLASSES)
-        assert torch.equal(hard.argmax(1), big.logits_for(0, pos, CLASSES).argmax(1))
-        assert torch.isfinite(hard).all()  # a finite background: no nan in KL or log_softmax
+def test_top_k_cache_keeps_hard_labels_and_loses_only_the_tail_mass_in_soft_distillation(setup, full):
+    """k < num_classes: argmax is still the teacher's label, and the soft-distillation gradient on
+    the student's logits differs from the full-logit one by exactly 2 * tail mass * tau / numel in
+    L1 per sample (tail = the teacher's probability outside its top k, at temperature tau)."""
+    k2 = build(setup, setup.tmp / "k2.cache", k=2)
+    pos = np.arange(256)
+    with TeacherCache(k2) as small, TeacherCache(full) as big:
+        top, dense = small.logits_for(0, pos, CLASSES), big.logits_for(0, pos, CLASSES)
+    assert torch.isfinite(top).all()  # a finite background: no nan in KL or log_softmax
+    assert torch.equal(top.argmax(1), dense.argmax(1))
+    tau = 2.0
+    student = torch.randn(256, CLASSES, generator=torch.Generator().manual_seed(0))
+    grads = []
+    for teacher in (dense, top):
+        s = student.clone().requires_grad_(True)
+        distillation_loss(s, s, torch.full_like(s, 1 / CLASSES), teacher, "soft", 1.0, tau).backward()
+        grads.append(s.grad)
+    p = torch.softmax(dense / tau, 1)
+    tail = 1 - p.topk(2, dim=1).values.sum(1)
+    err = (grads[0] - grads[1]).abs().sum(1)
+    torch.testing.assert_close(err, 2 * tail * tau / student.numel(), rtol=1e-3, atol=1e-9)
+    assert 0 < tail.mean() < 0.5  # this random teacher spreads mass; a trained one far less
 
 
 def test_sharded_build_merged_equals_unsharded(setup, full):
