@@ -103,11 +103,21 @@ class RunViews:
     input_dtype: torch.dtype
 
 
-def run_views(reader, data: DataConfig, augment: AugmentConfig, device: torch.device, precision: str) -> RunViews:
-    """The view identity of a run over `reader` with these configs (builder and trainer agree on it)."""
+def run_views(reader, data: DataConfig, augment: AugmentConfig, device: torch.device, precision: str,
+              device_augment: Any = None) -> RunViews:
+    """The view identity of a run over `reader` with these configs (builder and trainer agree on it).
+
+    device_augment: the run's DeviceAugment, whose out_dtype/mean/std then enter the recipe (a
+    trainer feeding the teacher other pixels than the builder did is refused); None = the
+    builder's choice, teacher_input_dtype(device, precision) and ImageNet mean/std.
+    """
     plan_cfg = PlanConfig.from_configs(data, augment)
-    input_dtype = teacher_input_dtype(device, precision)
-    recipe = view_recipe(plan_cfg, augment, input_dtype)
+    if device_augment is None:
+        input_dtype = teacher_input_dtype(device, precision)
+        recipe = view_recipe(plan_cfg, augment, input_dtype)
+    else:
+        input_dtype = device_augment.out_dtype
+        recipe = view_recipe(plan_cfg, augment, input_dtype, device_augment.mean, device_augment.std)
     return RunViews(plan_cfg=plan_cfg, num_classes=int(reader.num_classes),
                     samples_per_epoch=epoch_length(plan_cfg, len(reader)), recipe=recipe,
                     recipe_hash=recipe_hash(recipe), dataset=str(reader.fingerprint), input_dtype=input_dtype)

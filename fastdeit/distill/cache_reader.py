@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -185,15 +186,17 @@ def open_for_run(
     device: torch.device | str,
     precision: str,
     epochs: tuple[int, int],
+    device_augment: Any = None,
     prefetch: int = 2,
 ) -> TeacherCache:
     """The trainer's entry point: open `distill.cache` and refuse it unless it holds exactly this
     run's views (dataset `reader`, seed, recipe, teacher) for epochs [start, end).
 
-    The run must feed the teacher-side DeviceAugment `teacher_input_dtype(device, precision)`
-    images, as the builder did; that dtype is part of the recipe hash.
+    device_augment: the run's DeviceAugment (pass it): its out_dtype, mean and std are part of the
+    recipe, so a run whose teacher input differs from the builder's (which uses
+    DeviceAugment(augment, C, out_dtype=teacher_input_dtype(device, precision))) is refused.
     """
-    views = run_views(reader, data, augment, torch.device(device), precision)
+    views = run_views(reader, data, augment, torch.device(device), precision, device_augment)
     name, checksum = teacher_identity(distill)
     cache = TeacherCache(path, prefetch=prefetch)
     try:

@@ -60,7 +60,7 @@ def test_cached_logits_equal_the_online_teacher_on_the_training_steps_inputs(set
     teacher = load_teacher(setup.distill, CLASSES, CPU)
     augment = DeviceAugment(setup.augment, CLASSES, out_dtype=views.input_dtype)
     cache = open_for_run(full, reader=reader, data=setup.data, augment=setup.augment, distill=setup.distill,
-                         seed=7, device=CPU, precision="fp32", epochs=(0, 2))
+                         seed=7, device=CPU, precision="fp32", epochs=(0, 2), device_augment=augment)
     checked = 0
     for rank in range(2):
         loader = FastLoader(reader, views.plan_cfg, seed=7, rank=rank, world_size=2, threads=1)
@@ -96,7 +96,7 @@ def test_training_steps_from_the_cache_give_the_online_teachers_losses(setup, fu
     augment = DeviceAugment(setup.augment, CLASSES, out_dtype=views.input_dtype)
     online = load_teacher(setup.distill, CLASSES, CPU)
     cache = open_for_run(full, reader=reader, data=setup.data, augment=setup.augment, distill=setup.distill,
-                         seed=7, device=CPU, precision="fp32", epochs=(0, 2))
+                         seed=7, device=CPU, precision="fp32", epochs=(0, 2), device_augment=augment)
     arch = ModelConfig(name="deit_tiny_distilled_patch16_224", patch_size=8, embed_dim=32, depth=2, num_heads=2,
                        drop_path=0.0, channels_last=False)
     losses = {}
@@ -191,6 +191,11 @@ def test_a_cache_from_another_run_is_refused_naming_the_field(setup, full):
         cache.check_matches(**{**run_fields(setup), "recipe": bf16.recipe_hash})
     cache.check_matches(**{**run_fields(setup), "epochs": (1, 2)})  # a resumed run needs fewer epochs
     cache.close()
+    bf16_augment = DeviceAugment(setup.augment, CLASSES)  # bf16 out: not the fp32 pixels the teacher saw
+    with pytest.raises(ValueError, match=r"does not match this run: recipe"):
+        open_for_run(full, reader=BetonReader(setup.data.train), data=setup.data, augment=setup.augment,
+                     distill=setup.distill, seed=7, device=CPU, precision="fp32", epochs=(0, 2),
+                     device_augment=bf16_augment)
     with pytest.raises(ValueError, match=r"distill.cache .* does not match this run: seed differs"):
         open_for_run(full, reader=BetonReader(setup.data.train), data=setup.data, augment=setup.augment,
                      distill=setup.distill, seed=8, device=CPU, precision="fp32", epochs=(0, 2))
