@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from fastdeit.bench.loader_dali import HW_LOADS, run
+from fastdeit.bench.loader_dali import HW_LOADS, format_table, run
 
 
 def default_json(device: str) -> Path:
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
         rows = result.get("rows", []) + part["rows"]
         result = {**part, "rows": rows, "command": command}
         path.write_text(json.dumps(result, indent=2) + "\n")
+    print(format_table(result))
     print(f"wrote {path}")
     return result
 

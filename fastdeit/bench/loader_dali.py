@@ -167,3 +167,15 @@ def run(
                 loader.close()
             reader.close()
     return result
+
+
+def format_table(result: dict) -> str:
+    """The rows side by side, one line each, with the device and machine named."""
+    m = result["machine"]
+    lines = [f"{result['task']}; {m['gpu'] or m['cpu']}, {result['settings']['threads']} CPU threads",
+             f"{'loader':<38} {'device':<6} {'max_res':>7} {'hw_load':>7} {'img/s':>10}"]
+    for row in result["rows"]:
+        load = "-" if row["hw_decoder_load"] is None else f"{row['hw_decoder_load']:.2f}"
+        lines.append(f"{row['loader']:<38} {row['device']:<6} {row['max_res']!s:>7} {load:>7} "
+                     f"{row['img_per_s']:>10.1f}")
+    return "\n".join(lines)

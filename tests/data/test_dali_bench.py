@@ -32,7 +32,8 @@ def test_tiny_cpu_run_writes_side_by_side_rows(tmp_path, capsys):
         assert row["hw_decoder_load"] is None  # no hardware decoder on the CPU twin
     assert result["machine"]["dali"] and result["machine"]["cpu"]
     assert "--tiny" in result["command"]
-    assert "DALI CPU twin" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "DALI CPU twin" in printed and "hw_load" in printed and str(out) in printed
 
 
 def test_out_directory_is_the_default_destination(monkeypatch, tmp_path):
