@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_images, check_per_sample, to_device
-from .noise import normal_noise
+from .noise import normal_at, seed_keys
 
 MODES = ("pixel", "rand", "const")
 
@@ -43,29 +43,39 @@ def random_erase(
         raise ValueError(f"erase must be a bool tensor, got {erase.dtype}")
     boxes, seeds = boxes.to(erase.device), seeds.to(erase.device)  # the plan's tensors, usually CPU
     out = images if inplace else images.clone()
+    if not (out.is_contiguous() or out.is_contiguous(memory_format=torch.channels_last)):
+        out = out.contiguous()
     rows = torch.nonzero(erase).view(-1)  # no device sync when the plan's tensors are on the CPU
     if rows.numel() == 0:
         return out
     box = boxes.index_select(0, rows).to(torch.int64)
-    top, left, bh, bw = (box[:, i] for i in range(4))
+    top, left, bh, bw = box.unbind(1)
     if bool(((bh <= 0) | (bw <= 0) | (top < 0) | (left < 0) | (top + bh > h) | (left + bw > w)).any()):
         raise ValueError(f"erasing boxes must be non-empty and inside the {h}x{w} image")
-    max_h, max_w = int(bh.max()), int(bw.max())
-    k = rows.numel()
-    seed = to_device(seeds.index_select(0, rows), images.device)
+    area = bh * bw
+    total = int(area.sum())  # host integer: the device needs no sync to size what follows
+    # Only the boxes' pixels are touched: point p of the flattened boxes belongs to erased sample
+    # `which[p]`, at box-relative (ry, rx); it is written through the images' strides.
+    dev = images.device
+    table = to_device(torch.stack([rows.to(torch.int64), top, left, bw, torch.cumsum(area, 0) - area], 1), dev)
+    key = to_device(seed_keys(seeds.index_select(0, rows)), dev)
+    which = torch.repeat_interleave(torch.arange(rows.numel(), device=dev), to_device(area, dev),
+                                    output_size=total)
+    sample, top_p, left_p, width_p, start_p = table.index_select(0, which).unbind(1)
+    local = torch.arange(total, device=dev) - start_p
+    ry = torch.div(local, width_p, rounding_mode="floor")
+    rx = local - ry * width_p
+    s_n, s_c, s_h, s_w = out.stride()
+    channel = torch.arange(c, device=dev).view(c, 1)
+    index = (sample * s_n + (top_p + ry) * s_h + (left_p + rx) * s_w).view(1, total) + channel * s_c
     if mode == "pixel":
-        noise = normal_noise(seed, c, max_h, max_w)
+        values = normal_at(key[which].view(1, total), channel.to(torch.int32), ry.to(torch.int32).view(1, total),
+                           rx.to(torch.int32).view(1, total))
     elif mode == "rand":
-        noise = normal_noise(seed, c, 1, 1).expand(k, c, max_h, max_w)
+        zero = torch.zeros(1, total, dtype=torch.int32, device=dev)
+        values = normal_at(key[which].view(1, total), channel.to(torch.int32), zero, zero)
     else:
-        noise = torch.zeros(k, c, max_h, max_w, device=images.device)
-    top, left, bh, bw = (to_device(t, images.device).view(k, 1, 1) for t in (top, left, bh, bw))
-    ry = torch.arange(h, device=images.device).view(1, h, 1) - top
-    rx = torch.arange(w, device=images.device).view(1, 1, w) - left
-    inside = (ry >= 0) & (ry < bh) & (rx >= 0) & (rx < bw)  # k x H x W
-    src = (ry.clamp(0, max_h - 1) * max_w + rx.clamp(0, max_w - 1)).view(k, 1, h * w).expand(k, c, h * w)
-    fill = torch.gather(noise.reshape(k, c, max_h * max_w), 2, src).view(k, c, h, w)
-    rows_dev = to_device(rows, images.device)
-    sub = out.index_select(0, rows_dev)
-    out.index_copy_(0, rows_dev, torch.where(inside.unsqueeze(1), fill.to(sub.dtype), sub))
+        values = torch.zeros(c, total, device=dev)
+    flat = out.as_strided((out.numel(),), (1,), out.storage_offset())  # dense: every element once
+    flat.index_copy_(0, index.view(-1), values.view(-1).to(out.dtype))
     return out

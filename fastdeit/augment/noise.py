@@ -2,9 +2,9 @@
 
 Random erasing's per-pixel noise must replay exactly whatever the batch composition, device
 or thread count (DESIGN.md invariant 1), so it is not drawn from a stateful generator: each
-value hashes its sample's 63-bit seed with its channel and box-relative position (lowbias32
-integer hash, in int64 arithmetic that behaves the same on every torch device), and two
-hashed words become one normal through Box-Muller.
+value hashes its sample's 63-bit seed with its channel and box-relative position (the
+lowbias32 integer hash in int32 arithmetic, which wraps the same way on every torch device),
+and two hashed words give a normal by Box-Muller (cos for even columns, sin for odd ones).
 """
 
 from __future__ import annotations
@@ -16,35 +16,56 @@ import torch
 _M32 = 0xFFFFFFFF
 
 
+def _i32(value: int) -> int:
+    """An unsigned 32-bit constant as the int32 with the same bits."""
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
 def _mix32(x: torch.Tensor) -> torch.Tensor:
-    # lowbias32 (C. Wellons); x holds values in [0, 2**32). Products wrap mod 2**64 and the
-    # mask keeps the low 32 bits, which is what unsigned 32-bit arithmetic gives.
-    x = x ^ (x >> 16)
-    x = (x * 0x7FEB352D) & _M32
-    x = x ^ (x >> 15)
-    x = (x * 0x846CA68B) & _M32
-    return x ^ (x >> 16)
+    # lowbias32 (C. Wellons) on int32 bit patterns: multiplication wraps mod 2**32 and the
+    # masks turn the arithmetic right shifts into the logical shifts of the unsigned original.
+    x = x ^ ((x >> 16) & 0xFFFF)
+    x = x * 0x7FEB352D
+    x = x ^ ((x >> 15) & 0x1FFFF)
+    x = x * _i32(0x846CA68B)
+    return x ^ ((x >> 16) & 0xFFFF)
+
+
+def _uniform24(x: torch.Tensor) -> torch.Tensor:
+    """The top 24 bits of a hashed word as an integer in [0, 2**24), float32."""
+    return ((x >> 8) & 0xFFFFFF).to(torch.float32)
+
+
+def seed_keys(seeds: torch.Tensor) -> torch.Tensor:
+    """int32 key of each 63-bit seed (int64, non-negative), the per-sample part of the hash."""
+    if seeds.dim() != 1 or seeds.dtype != torch.int64:
+        raise ValueError(f"seeds must be a 1-D int64 tensor, got {seeds.dtype} {tuple(seeds.shape)}")
+    lo = seeds & _M32
+    hi = (seeds >> 32) & _M32
+    lo = torch.where(lo >= 1 << 31, lo - (1 << 32), lo).to(torch.int32)
+    hi = torch.where(hi >= 1 << 31, hi - (1 << 32), hi).to(torch.int32)
+    return _mix32(hi ^ _mix32(lo ^ _i32(0x9E3779B9)))
+
+
+def normal_at(key: torch.Tensor, channel: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """float32 standard normals at (key, channel, y, x), all int32 and broadcastable: the value
+    for column x is the cos (x even) or sin (x odd) Box-Muller output of column pair x // 2."""
+    position = _mix32((y << 16) | (x >> 1))
+    u1 = _mix32(position ^ _mix32((channel * 2) ^ key))
+    u2 = _mix32(position ^ _mix32((channel * 2 + 1) ^ key))
+    radius = torch.sqrt(-2.0 * torch.log((_uniform24(u1) + 1.0) * (1.0 / (1 << 24))))  # u in (0, 1]
+    angle = _uniform24(u2) * (2.0 * math.pi / (1 << 24)) - (x & 1).to(torch.float32) * (math.pi / 2)
+    return radius * torch.cos(angle)  # cos(t - pi/2) = sin(t)
 
 
 def normal_noise(seeds: torch.Tensor, channels: int, height: int, width: int) -> torch.Tensor:
     """float32 N x channels x height x width standard normals; entry [i, c, y, x] depends only
     on (seeds[i], c, y, x). seeds: int64 (N,), non-negative."""
-    if seeds.dim() != 1 or seeds.dtype != torch.int64:
-        raise ValueError(f"seeds must be a 1-D int64 tensor, got {seeds.dtype} {tuple(seeds.shape)}")
     if height > 0xFFFF or width > 0xFFFF:
         raise ValueError(f"noise size {height}x{width} exceeds 65535")
     device = seeds.device
-    n = seeds.shape[0]
-    key_a = _mix32((seeds & _M32) ^ 0x9E3779B9).view(n, 1, 1, 1)
-    key_b = _mix32(((seeds >> 32) & _M32) ^ key_a.view(n)).view(n, 1, 1, 1)
-    ys = torch.arange(height, device=device, dtype=torch.int64).view(1, 1, height, 1)
-    xs = torch.arange(width, device=device, dtype=torch.int64).view(1, 1, 1, width)
-    cs = torch.arange(channels, device=device, dtype=torch.int64).view(1, channels, 1, 1)
-    position = _mix32((ys << 16) | xs)  # shared by all samples and channels
-    words = []
-    for stream in (0, 1):
-        lane = _mix32((cs * 2 + stream) ^ key_b)  # N x C x 1 x 1
-        words.append(_mix32(position ^ lane))
-    u1 = ((words[0] >> 8) + 1).to(torch.float32) * (1.0 / (1 << 24))  # (0, 1]
-    u2 = (words[1] >> 8).to(torch.float32) * (1.0 / (1 << 24))  # [0, 1)
-    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * math.pi) * u2)
+    key = seed_keys(seeds).view(-1, 1, 1, 1)
+    ys = torch.arange(height, device=device, dtype=torch.int32).view(1, 1, height, 1)
+    xs = torch.arange(width, device=device, dtype=torch.int32).view(1, 1, 1, width)
+    cs = torch.arange(channels, device=device, dtype=torch.int32).view(1, channels, 1, 1)
+    return normal_at(key, cs, ys, xs)

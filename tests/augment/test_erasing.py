@@ -24,6 +24,10 @@ def test_only_the_box_changes_and_the_noise_is_standard_normal():
     assert changed[2, :, :, 0].all() and changed[2].sum() == 3 * 40
     noise = out[0, :, 5:25, 10:40]
     assert abs(noise.mean().item()) < 0.1 and abs(noise.std().item() - 1) < 0.1
+    # the box holds the sample's noise at box-relative positions
+    assert torch.equal(noise, normal_noise(torch.tensor([1]), 3, 20, 30)[0])
+    channels_last = random_erase(x.contiguous(memory_format=torch.channels_last), erase, boxes, torch.tensor([1, 2, 3]))
+    assert torch.equal(channels_last, out)
     assert torch.equal(x, torch.full((3, 3, 40, 50), 7.0))  # input untouched
 
 
