@@ -235,7 +235,7 @@ class CacheWriter:
                 why = f"shard differs: the partial file builds {theirs.shard}, expected {header.shard}"
             if why:
                 raise ValueError(f"--resume: {self.tmp} belongs to another build: {why}")
-            self.done = read_table(self.tmp, self.layout, header)[:, 1] == 1
+            self.done = self._verified_done(read_table(self.tmp, self.layout, header))
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.tmp, "wb") as f:
@@ -243,6 +243,20 @@ class CacheWriter:
                 f.truncate(self.layout.file_size)  # sparse: unwritten chunks take no disk
             self.done = np.zeros(header.n_chunks, dtype=bool)
         self._fd = os.open(self.tmp, os.O_RDWR)
+
+    def _verified_done(self, table: np.ndarray) -> np.ndarray:
+        """Done chunks whose bytes still match their checksum (a crash mid-write is recomputed)."""
+        done = table[:, 1] == 1
+        row_bytes = self.header.chunk_samples * self.header.k * 2
+        with open(self.tmp, "rb") as f:
+            for c in np.flatnonzero(done):
+                f.seek(self.layout.values_offset + int(c) * row_bytes)
+                values = np.frombuffer(f.read(row_bytes), dtype="<f2")
+                f.seek(self.layout.indices_offset + int(c) * row_bytes)
+                indices = np.frombuffer(f.read(row_bytes), dtype="<i2")
+                if chunk_crc(values, indices) != int(table[c, 0]):
+                    done[c] = False
+        return done
 
     def todo(self) -> list[int]:
         """Chunks of this shard still to compute, in order (written but uncommitted ones count as done)."""

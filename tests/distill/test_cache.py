@@ -16,7 +16,7 @@ from fastdeit.data.loader import FastLoader
 from fastdeit.data.plan import PLAN_VERSION
 from fastdeit.distill import distillation_loss
 from fastdeit.distill.build_cache import build_teacher_cache
-from fastdeit.distill.cache_format import merge_caches
+from fastdeit.distill.cache_format import merge_caches, read_header
 from fastdeit.distill.cache_identity import run_views, teacher_identity
 from fastdeit.distill.cache_reader import TeacherCache, open_for_run
 from fastdeit.distill.teacher import load_teacher
@@ -166,6 +166,9 @@ def test_killed_build_resumes_to_the_same_cache(setup, full):
         build(setup, out)
     with pytest.raises(ValueError, match="seed differs"):
         build(setup, out, resume=True, seed=8)
+    with open(partial, "r+b") as f:  # a torn write in a step marked done: resume must redo it
+        f.seek(read_header(partial)[1].values_offset + 5)
+        f.write(b"\xff\xff")
     assert build(setup, out, resume=True) == out and not partial.exists()
     for a, b in zip(all_topk(out), all_topk(full)):
         assert torch.equal(a, b)
