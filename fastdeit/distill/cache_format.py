@@ -121,6 +121,8 @@ class CacheHeader:
     @classmethod
     def from_json(cls, d: dict[str, Any], source: str) -> "CacheHeader":
         names = {f.name for f in fields(cls)}
+        if not isinstance(d, dict) or d.get("format") != "fastdeit-teacher-cache":
+            raise ValueError(f"teacher cache {source}: corrupt header (not a teacher-cache header)")
         d = {k: v for k, v in d.items() if k != "format"}
         missing = [n for n in ("dataset", "seed", "recipe", "plan_version", "teacher", "teacher_checksum", "k",
                                "epochs", "samples_per_epoch", "chunk_samples", "num_classes") if n not in d]
