@@ -108,8 +108,10 @@ def _graph(kind: str, img_size: int, settings: DaliSettings, hints: tuple[int, i
     decode_args: dict[str, Any] = {"device": settings.device, "axis_names": "HW",
                                    "adjust_orientation": False}  # stored pixels, as the CPU path
     if gpu:
+        # affine=False: DALI would pin each rank's decode threads to the same GPU-local cores,
+        # piling the ranks of a node onto them
         decode_args.update(hw_decoder_load=settings.hw_decoder_load,
-                           jpeg_fancy_upsampling=settings.fancy_upsampling,
+                           jpeg_fancy_upsampling=settings.fancy_upsampling, affine=False,
                            preallocate_width_hint=hints[0], preallocate_height_hint=hints[1])
 
     def decoded(data, anchor, shape):
