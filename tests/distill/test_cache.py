@@ -226,3 +226,29 @@ def test_corrupt_or_truncated_files_are_refused(setup, full):
         cache.logits_for(0, np.arange(64), CLASSES)  # step 0 is intact
         with pytest.raises(ValueError, match="corrupt data at epoch 0 step 1"):
             cache.logits_for(0, np.arange(64, 128), CLASSES)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_bf16_cache_equals_the_online_teacher(setup):
+    """The GPU path: teacher in bf16 autocast, channels_last, on bf16 views, as training runs it."""
+    from fastdeit.eval.evaluate import autocast_for
+
+    dev = torch.device("cuda")
+    out = build(setup, setup.tmp / "cuda.cache", device="cuda", precision="bf16", epochs=(0, 1))
+    reader = BetonReader(setup.data.train)
+    views = run_views(reader, setup.data, setup.augment, dev, "bf16")
+    augment = DeviceAugment(setup.augment, CLASSES, out_dtype=torch.bfloat16)
+    teacher = load_teacher(setup.distill, CLASSES, dev)
+    cache = open_for_run(out, reader=reader, data=setup.data, augment=setup.augment, distill=setup.distill,
+                         seed=7, device=dev, precision="bf16", epochs=(0, 1), device_augment=augment)
+    loader = FastLoader(reader, views.plan_cfg, seed=7, rank=1, world_size=2, threads=2, device=dev)
+    for batch in loader:
+        images, _ = augment.apply_to_batch(batch)
+        with torch.no_grad(), autocast_for(dev, "bf16"):
+            online = teacher(images).float()
+        cached = cache.logits_for(batch.epoch, batch.positions, CLASSES, dev)
+        # bf16 logits are exact in fp16; the tolerance covers kernels chosen for another batch size
+        torch.testing.assert_close(cached, online, rtol=2e-2, atol=5e-2)
+    loader.close()
+    cache.close()
