@@ -16,6 +16,8 @@ from typing import Any, Sequence
 
 import torch
 
+import fastdeit.augment
+import fastdeit.data.cpu_decoder
 from fastdeit.augment.ops import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from fastdeit.config.schema import AugmentConfig, DataConfig, DistillConfig
 from fastdeit.data.plan import PlanConfig, epoch_length
@@ -63,6 +65,9 @@ def view_recipe(
         "mean": [float(m) for m in mean],
         "std": [float(s) for s in std],
         "input_dtype": str(input_dtype).removeprefix("torch."),
+        # bumped by fastdeit.augment when an op's pixels change for the same draws (None: unversioned)
+        "augment_version": getattr(fastdeit.augment, "AUGMENT_VERSION", None),
+        "decoder_version": getattr(fastdeit.data.cpu_decoder, "DECODER_VERSION", None),  # same, crop/resize
     }
 
 
