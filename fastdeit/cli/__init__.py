@@ -15,6 +15,7 @@ SUBCOMMAND_MODULES = [
     "fastdeit.cli.presets",
     "fastdeit.cli.prepare",
     "fastdeit.cli.inspect",
+    "fastdeit.cli.bench",
     "fastdeit.cli.teacher_cache",
 ]
 

@@ -1,0 +1,96 @@
+"""`fastdeit bench prepare|loader|model|e2e|distill`: figures side by side with the peers, in one run.
+
+`--tiny` shrinks every benchmark to CPU-sized settings (what CI runs); without it the settings
+are the real ones (ImageNet-sized images, DeiT at 224), meant for a GPU node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+TINY_ARCH = {"patch_size": 8, "embed_dim": 64, "depth": 2, "num_heads": 2}
+TINY_MODEL_SET = [f"model.{k}={v}" for k, v in TINY_ARCH.items()] + [
+    "data.img_size=64", "data.global_batch=32", "augment.mix_group=16", "data.workers=2"]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="benchmarks against the peers (FFCV, timm/torchvision, online teacher)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("kind", choices=("prepare", "loader", "model", "e2e", "distill"))
+    p.add_argument("--tiny", action="store_true", help="CPU-sized settings (seconds, for CI)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--loader", default="cpu", choices=("cpu", "dali"), help="loader for `loader` and `e2e`")
+    p.add_argument("--preset", default="deit_s_300ep", help="recipe for `e2e`")
+    p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
+                   help="write results as JSON to FILE (or stdout without FILE)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = BENCHES[args.kind](args)
+    if args.json == "-":
+        print(json.dumps(result, indent=2, default=str))
+    elif args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        tmp.replace(path)
+    return 0
+
+
+def bench_prepare(args) -> dict:
+    from fastdeit.bench.prepare import run as prepare_run
+
+    return prepare_run(n_images=40 if args.tiny else 1000, workers=(1,) if args.tiny else (1, 2))
+
+
+def bench_loader(args) -> dict:
+    if args.loader == "dali":
+        from fastdeit.bench.loader_dali import run as dali_run
+
+        device = "cpu" if args.tiny else ("cuda" if args.device == "auto" else args.device)
+        if args.tiny:
+            return dali_run(device=device, max_res=(128,), hw_decoder_load=(0.0,), images=64, unique_images=32,
+                            batch=32, img_size=64, rounds=1)
+        return dali_run(device=device)
+    from fastdeit.bench.loader import main as loader_main
+
+    argv = ["--json", ""]
+    if args.tiny:
+        argv += ["--images", "64", "--max-res", "128", "--workers", "1", "--rounds", "1"]
+    return loader_main(argv)
+
+
+def bench_model(args) -> dict:
+    from fastdeit.bench.model import run as model_run
+
+    if args.tiny:
+        return model_run(("deit_tiny_patch16_224",), batch=8, img_size=64, device=args.device,
+                         modes=("eager",), attentions=("default", "math"), steps=2, warmup=1, arch=TINY_ARCH)
+    return model_run(device=args.device, attentions=("default", "flash", "efficient", "cudnn", "math"))
+
+
+def bench_e2e(args) -> dict:
+    from fastdeit.bench.e2e import run as e2e_run
+
+    if args.tiny:
+        return e2e_run(args.preset, overrides=TINY_MODEL_SET, steps=3, warmup=1, images=64, max_res=96,
+                       device=args.device, loader=args.loader)
+    return e2e_run(args.preset, device=args.device, loader=args.loader, images=2048, max_res=512,
+                   overrides=["data.global_batch=256", "data.workers=16"])
+
+
+def bench_distill(args) -> dict:
+    from fastdeit.bench.distill import run as distill_run
+
+    if args.tiny:
+        return distill_run(steps=2, warmup=1, rounds=1, batch=16, device=args.device)
+    return distill_run(student="deit_base_distilled_patch16_224", student_arch={}, teacher="regnety_160",
+                       img_size=224, batch=128, num_classes=1000, k=1, device=args.device)
+
+
+BENCHES = {"prepare": bench_prepare, "loader": bench_loader, "model": bench_model, "e2e": bench_e2e,
+           "distill": bench_distill}
