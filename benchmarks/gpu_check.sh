@@ -7,7 +7,7 @@
 #
 # Sections are self-contained: each runs under its own `timeout`, writes only its own files and
 # records its status; a failing section does not stop the others. Time budget (seconds):
-#   pytest -m gpu 150 | DALI loader 210 | (append new sections below with their own limits)
+#   pytest -m gpu 150 | DALI loader 210 | device augmentation 120 | (append new sections below)
 set -u
 cd "$(dirname "$0")/.."
 export OUT="${OUT:-benchmarks/results}"
@@ -35,3 +35,11 @@ if "$PY" -c "import nvidia.dali" 2>/dev/null; then
 else
     echo "gpu_dali skipped: nvidia.dali not installed (pip install 'fastdeit[dali]')" | tee -a "$STATUS"
 fi
+
+# --- device augmentation (issue 5): DeviceAugment img/s on the GPU (RandAugment, erase, mix,
+# bf16 channels_last) beside timm's per-image PIL pipeline on one CPU core; writes
+# $OUT/augment_cuda.json (machine and GPU named inside) ------------------------------------------
+echo "== device augmentation benchmark"
+timeout 120 "$PY" benchmarks/bench_augment.py --device cuda --images 1024 --batch 256 --threads 1 \
+    --seconds 5 --json "$OUT/augment_cuda.json" 2>&1 | tee "$OUT/augment_cuda.log"
+echo "augment_cuda rc=${PIPESTATUS[0]}" >> "$STATUS"
