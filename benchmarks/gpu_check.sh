@@ -43,3 +43,20 @@ echo "== device augmentation benchmark"
 timeout 120 "$PY" benchmarks/bench_augment.py --device cuda --images 1024 --batch 256 --threads 1 \
     --seconds 5 --json "$OUT/augment_cuda.json" 2>&1 | tee "$OUT/augment_cuda.log"
 echo "augment_cuda rc=${PIPESTATUS[0]}" >> "$STATUS"
+
+# --- model step (issue 8): img/s and MFU of DeiT-Ti/S/B, attention backends (eager) and
+# torch.compile, bf16, batch 256 -----------------------------------------------------------------
+echo "== model benchmark"
+timeout 150 "$PY" -m fastdeit bench model --device cuda --json "$OUT/gpu_model.json" 2>&1 | tee "$OUT/gpu_model.log"
+echo "gpu_model rc=${PIPESTATUS[0]}" >> "$STATUS"
+
+# --- end to end (issue 8): loader -> device augmentation -> step for DeiT-B and DeiT-S, CPU
+# loader and DALI, data-wait share and the 8-GPU projection ------------------------------------
+echo "== e2e benchmark"
+for preset in deit_b_300ep deit_s_300ep; do
+    for loader in cpu dali; do
+        timeout 45 "$PY" -m fastdeit bench e2e --preset "$preset" --loader "$loader" --device cuda \
+            --json "$OUT/gpu_e2e_${preset}_${loader}.json" 2>&1 | tee -a "$OUT/gpu_e2e.log"
+        echo "gpu_e2e_${preset}_${loader} rc=${PIPESTATUS[0]}" >> "$STATUS"
+    done
+done

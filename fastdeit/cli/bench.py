@@ -70,7 +70,11 @@ def bench_model(args) -> dict:
     if args.tiny:
         return model_run(("deit_tiny_patch16_224",), batch=8, img_size=64, device=args.device,
                          modes=("eager",), attentions=("default", "math"), steps=2, warmup=1, arch=TINY_ARCH)
-    return model_run(device=args.device, attentions=("default", "flash", "efficient", "cudnn", "math"))
+    backends = model_run(device=args.device, modes=("eager",),
+                         attentions=("default", "flash", "efficient", "cudnn", "math"), steps=5, warmup=2)
+    compiled = model_run(device=args.device, modes=("compiled",), steps=10, warmup=3)
+    backends["rows"] += compiled["rows"]
+    return backends
 
 
 def bench_e2e(args) -> dict:
