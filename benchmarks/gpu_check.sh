@@ -21,7 +21,7 @@ trap 'echo "== gpu_check status"; cat "$STATUS"' EXIT
 
 # --- tests marked gpu (all issues) -----------------------------------------------------------
 echo "== pytest -m gpu"
-timeout 150 "$PY" -m pytest -m gpu -q -p no:cacheprovider --junitxml="$OUT/pytest_gpu.xml" tests \
+timeout 120 "$PY" -m pytest -m gpu -q -p no:cacheprovider --junitxml="$OUT/pytest_gpu.xml" tests \
     2>&1 | tee "$OUT/pytest_gpu.log" | tail -n 15
 echo "pytest_gpu rc=${PIPESTATUS[0]}" >> "$STATUS"
 
@@ -29,7 +29,7 @@ echo "pytest_gpu rc=${PIPESTATUS[0]}" >> "$STATUS"
 # beside the CPU loader on all cores; writes $OUT/gpu_dali_cuda.json (machine named inside) ----
 echo "== DALI loader benchmark"
 if "$PY" -c "import nvidia.dali" 2>/dev/null; then
-    timeout 210 "$PY" benchmarks/gpu_dali.py --device cuda --json "$OUT/gpu_dali_cuda.json" \
+    timeout 180 "$PY" benchmarks/gpu_dali.py --device cuda --json "$OUT/gpu_dali_cuda.json" \
         2>&1 | tee "$OUT/gpu_dali.log"
     echo "gpu_dali rc=${PIPESTATUS[0]}" >> "$STATUS"
 else
@@ -47,7 +47,7 @@ echo "augment_cuda rc=${PIPESTATUS[0]}" >> "$STATUS"
 # --- model step (issue 8): img/s and MFU of DeiT-Ti/S/B, attention backends (eager) and
 # torch.compile, bf16, batch 256 -----------------------------------------------------------------
 echo "== model benchmark"
-timeout 150 "$PY" -m fastdeit bench model --device cuda --json "$OUT/gpu_model.json" 2>&1 | tee "$OUT/gpu_model.log"
+timeout 120 "$PY" -m fastdeit bench model --device cuda --json "$OUT/gpu_model.json" 2>&1 | tee "$OUT/gpu_model.log"
 echo "gpu_model rc=${PIPESTATUS[0]}" >> "$STATUS"
 
 # --- end to end (issue 8): loader -> device augmentation -> step for DeiT-B and DeiT-S, CPU
@@ -55,7 +55,7 @@ echo "gpu_model rc=${PIPESTATUS[0]}" >> "$STATUS"
 echo "== e2e benchmark"
 for preset in deit_b_300ep deit_s_300ep; do
     for loader in cpu dali; do
-        timeout 45 "$PY" -m fastdeit bench e2e --preset "$preset" --loader "$loader" --device cuda \
+        timeout 30 "$PY" -m fastdeit bench e2e --preset "$preset" --loader "$loader" --device cuda \
             --json "$OUT/gpu_e2e_${preset}_${loader}.json" 2>&1 | tee -a "$OUT/gpu_e2e.log"
         echo "gpu_e2e_${preset}_${loader} rc=${PIPESTATUS[0]}" >> "$STATUS"
     done
