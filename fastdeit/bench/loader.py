@@ -56,19 +56,55 @@ def make_data(root: Path, n: int, max_res: int) -> tuple[Path, Path]:
     return beton, folder
 
 
-def epoch_rate(make_iter) -> float:
-    """images/s of one whole epoch."""
-    done, t0 = 0, time.perf_counter()
-    for batch in make_iter():
+class Epochs:
+    """A loader's epochs, with the worker processes whose CPU time counts (DataLoader)."""
+
+    def __init__(self, make_iter, loader=None) -> None:
+        self.make_iter = make_iter
+        self.loader = loader
+
+    def worker_pids(self) -> list[int]:
+        it = getattr(self.loader, "_iterator", None)  # persistent DataLoader workers
+        return [w.pid for w in getattr(it, "_workers", [])]
+
+
+def _children_cpu(pids: list[int]) -> float:
+    try:
+        import psutil
+    except ImportError:
+        return float("nan")
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            return float("nan")
+    return total
+
+
+def epoch_rate(epochs: Epochs) -> tuple[float, float]:
+    """(images/s, CPU ms per image) of one whole epoch.
+
+    CPU time is this process's (all threads: fastdeit's decode threads, FFCV's workers) plus the
+    DataLoader worker processes' (needs psutil): the cost per image, which a busy shared machine
+    distorts far less than the wall-clock rate.
+    """
+    done = 0
+    pids = epochs.worker_pids()
+    c0, k0, t0 = time.process_time(), _children_cpu(pids), time.perf_counter()
+    for batch in epochs.make_iter():
         done += len(batch[0]) if isinstance(batch, (list, tuple)) else len(batch.images)
-    return done / (time.perf_counter() - t0)
+    wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0 + (_children_cpu(pids) - k0)
+    return done / wall, cpu / done * 1e3
 
 
 def fastdeit_epochs(beton: Path, threads: int):
     reader = BetonReader(beton)
     cfg = PlanConfig(img_size=224, global_batch=BATCH, mix_group=64, repeated_aug=1, epoch_multiple=1)
     loader = FastLoader(reader, cfg, seed=0, threads=threads, prefetch=2)
-    return lambda: iter(loader)
+    return Epochs(lambda: iter(loader))
 
 
 def ffcv_epochs(beton: Path, workers: int):
@@ -90,7 +126,7 @@ def ffcv_epochs(beton: Path, workers: int):
             "label": [IntDecoder(), ToTensor()],
         },
     )
-    return lambda: iter(loader)
+    return Epochs(lambda: iter(loader))
 
 
 def reference_epochs(folder: Path, workers: int, full_recipe: bool):
@@ -113,23 +149,25 @@ def reference_epochs(folder: Path, workers: int, full_recipe: bool):
         ds, batch_size=BATCH, shuffle=True, num_workers=workers, drop_last=True,
         persistent_workers=True,
     )
-    return lambda: iter(dl)
+    return Epochs(lambda: iter(dl), dl)
 
 
 def ratios(rows: list[dict]) -> list[dict]:
-    """fastdeit's img/s over each peer's, per (max_res, workers)."""
+    """fastdeit over each peer per (max_res, workers): img/s ratio and CPU-cost-per-image ratio."""
     out = []
+    peers = {"ffcv": "FFCV Loader", "reference_rrc_flip": "reference DataLoader RRC+flip",
+             "reference_full_recipe": "reference DataLoader deit full CPU recipe"}
     for key in sorted({(r["max_res"], r["workers"]) for r in rows}, key=str):
-        by = {r["loader"].split(" (")[0]: r["img_per_s"] for r in rows if (r["max_res"], r["workers"]) == key}
-        mine = by.get("fastdeit FastLoader")
-
-        def ratio(peer: str) -> float | None:
-            other = by.get(peer)
-            return round(mine / other, 2) if mine and other else None
-
-        out.append({"max_res": key[0], "workers": key[1], "vs_ffcv": ratio("FFCV Loader"),
-                    "vs_reference_rrc_flip": ratio("reference DataLoader RRC+flip"),
-                    "vs_reference_full_recipe": ratio("reference DataLoader deit full CPU recipe")})
+        by = {r["loader"].split(" (")[0]: r for r in rows if (r["max_res"], r["workers"]) == key}
+        mine = by.get("fastdeit FastLoader", {})
+        entry = {"max_res": key[0], "workers": key[1]}
+        for short, peer in peers.items():
+            other = by.get(peer, {})
+            a, b = mine.get("img_per_s"), other.get("img_per_s")
+            entry[f"rate_vs_{short}"] = round(a / b, 2) if a and b else None
+            a, b = mine.get("cpu_ms_per_img"), other.get("cpu_ms_per_img")
+            entry[f"cpu_cost_{short}_over_fastdeit"] = round(b / a, 2) if a and b else None
+        out.append(entry)
     return out
 
 
@@ -210,7 +248,7 @@ def main(argv: list[str] | None = None) -> dict:
                     loaders["reference DataLoader RRC+flip (workers)"] = reference_epochs(folder, w, False)
                     loaders["reference DataLoader deit full CPU recipe (workers)"] = \
                         reference_epochs(folder, w, True)
-                rates: dict[str, list[float]] = {k: [] for k, v in loaders.items() if v is not None}
+                rates: dict[str, list[tuple[float, float]]] = {k: [] for k, v in loaders.items() if v is not None}
                 for name in rates:  # warm-up: numba compilation, worker start, page cache
                     epoch_rate(loaders[name])
                 for _ in range(args.rounds):  # interleaved, so load changes hit all alike
@@ -218,12 +256,15 @@ def main(argv: list[str] | None = None) -> dict:
                         rates[name].append(epoch_rate(loaders[name]))
                 for name in loaders:
                     r = rates.get(name)
-                    ips = None if r is None else float(np.median(r))
+                    ips = None if r is None else float(np.median([x[0] for x in r]))
+                    cpu = None if r is None else float(np.median([x[1] for x in r]))
                     row = {"loader": name, "max_res": max_res, "workers": w,
                            "img_per_s": None if ips is None else round(ips, 1),
-                           "rounds": None if r is None else [round(x, 1) for x in r]}
+                           "cpu_ms_per_img": None if cpu is None or cpu != cpu else round(cpu, 3),
+                           "rounds_img_per_s": None if r is None else [round(x[0], 1) for x in r],
+                           "rounds_cpu_ms_per_img": None if r is None else [round(x[1], 3) for x in r]}
                     result["rows"].append(row)
-                    shown = "n/a (not installed)" if ips is None else f"{ips:8.1f} img/s"
+                    shown = "n/a (not installed)" if ips is None else f"{ips:8.1f} img/s  {cpu:6.3f} CPU ms/img"
                     print(f"max_res {max_res!s:>5}  {w} worker(s)  {name:<52} {shown}", flush=True)
                 del loaders
     result["machine"]["load_avg_at_end"] = os.getloadavg()
@@ -231,8 +272,10 @@ def main(argv: list[str] | None = None) -> dict:
         result["note"] = args.note
     result["ratios"] = ratios(result["rows"])
     for r in result["ratios"]:
-        print(f"max_res {r['max_res']!s:>5}  {r['workers']} worker(s)  fastdeit / FFCV "
-              f"{r['vs_ffcv']}x   fastdeit / reference full recipe {r['vs_reference_full_recipe']}x")
+        print(f"max_res {r['max_res']!s:>5}  {r['workers']} worker(s)  img/s vs FFCV {r['rate_vs_ffcv']}x, "
+              f"vs reference full recipe {r['rate_vs_reference_full_recipe']}x;  CPU cost per image: "
+              f"FFCV {r['cpu_cost_ffcv_over_fastdeit']}x, reference full recipe "
+              f"{r['cpu_cost_reference_full_recipe_over_fastdeit']}x fastdeit's")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

@@ -49,9 +49,14 @@ class _Slot:
     """A batch buffer, pinned on CUDA, reusable once its device copy has completed."""
 
     def __init__(self, shape: tuple[int, ...], pin: bool) -> None:
-        t = torch.empty(shape, dtype=torch.uint8, pin_memory=pin)
-        self.tensor = t
-        self.array = t.numpy()
+        if pin:
+            self.tensor = torch.empty(shape, dtype=torch.uint8, pin_memory=True)
+            self.array = self.tensor.numpy()
+        else:
+            # numpy's allocation: glibc reuses freed heap blocks, where a fresh torch.empty of
+            # this size costs page faults on every batch (measured ~0.25 ms per image)
+            self.array = np.empty(shape, dtype=np.uint8)
+            self.tensor = torch.from_numpy(self.array)
         self.event: torch.cuda.Event | None = None
 
     def wait_free(self) -> None:
