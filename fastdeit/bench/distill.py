@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -153,7 +154,8 @@ def run(
         "settings": {"student": student, "student_arch": student_arch or {}, "teacher": teacher,
                      "img_size": img_size, "batch": batch, "num_classes": num_classes, "k": k, "kind": kind,
                      "steps": steps, "rounds": rounds, "device": str(dev), "precision": precision,
-                     "torch": torch.__version__, "threads": torch.get_num_threads()},
+                     "torch": torch.__version__, "threads": torch.get_num_threads(),
+                     "load_average_1min": round(os.getloadavg()[0], 2)},  # a shared machine skews figures
         "runs": runs,
         "cache_sizes": cache_sizes(),
     }
