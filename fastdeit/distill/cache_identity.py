@@ -28,16 +28,11 @@ _NOT_VIEW_FIELDS = frozenset({"smoothing", "color_jitter"})
 
 
 def teacher_input_dtype(device: torch.device | str, precision: str) -> torch.dtype:
-    """The dtype DeviceAugment must emit for the teacher: bf16 under bf16 autocast, fp16 under
-    CUDA fp16 autocast, fp32 otherwise (CPU fp32 training). Builder and trainer both use this."""
-    device = torch.device(device)
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16" and device.type == "cuda":
-        return torch.float16
-    return torch.float32
+    """The dtype DeviceAugment emits for the model and the teacher: the trainer's autocast dtype
+    (bf16 under bf16 autocast, fp16 under CUDA fp16, fp32 otherwise). Builder and trainer agree."""
+    from fastdeit.eval.evaluate import autocast_dtype
+
+    return autocast_dtype(torch.device(device), precision)
 
 
 def _plain(value: Any) -> Any:
