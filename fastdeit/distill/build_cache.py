@@ -1,6 +1,6 @@
 """Build a teacher-logit cache by replaying training's views through the teacher.
 
-The views come from the same path training takes (FastLoader over the .beton file, then
+The views come from the same path training takes (the trainer's loader over the .beton file, then
 DeviceAugment with the plan's draws, in the dtype the teacher sees in training), one whole global
 step (all mixing groups) at a time, so the teacher sees exactly the mixed inputs of the run.
 Because eval-mode teachers treat samples independently, the logits do not depend on how a run
@@ -10,6 +10,7 @@ later splits the step over ranks.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from fastdeit.augment.pipeline import DeviceAugment
 from fastdeit.config.schema import AugmentConfig, DataConfig, DistillConfig
 from fastdeit.data.plan import PLAN_VERSION
 from fastdeit.distill.cache_format import CacheHeader, CacheWriter, mismatch, read_header
-from fastdeit.distill.cache_identity import run_views, teacher_identity
+from fastdeit.distill.cache_identity import check_planned_loader, run_views, teacher_identity
 from fastdeit.eval.evaluate import autocast_for
 
 
@@ -31,11 +32,11 @@ def resolve_device(device: str) -> torch.device:
 
 
 def open_beton(path: str, key: str = "data.train"):
-    """The fast loader (and so the cache) reads .beton files only."""
+    """The view-plan loaders (and so the cache) read .beton files only."""
     from fastdeit.data.beton import BetonReader
 
     if not path or not Path(path).is_file():
-        raise ValueError(f"{key}: {path!r} is not a .beton file; the teacher cache replays the fast loader, "
+        raise ValueError(f"{key}: {path!r} is not a .beton file; the teacher cache replays the view-plan loader, "
                          "which reads .beton files (make one with `fastdeit prepare SRC OUT.beton`)")
     return BetonReader(path)
 
@@ -73,7 +74,7 @@ def build_teacher_cache(
     precision: str = "auto",
     shard: tuple[int, int] = (0, 1),
     resume: bool = False,
-    threads: int = 2,
+    threads: int = 0,
     micro_batch: int = 0,
     max_steps: int = 0,
     progress: bool = True,
@@ -83,11 +84,14 @@ def build_teacher_cache(
     Returns the finished file, or None when `max_steps` (> 0) stopped the build early: the
     work so far stays in OUT.partial and `resume=True` continues it.
     """
-    from fastdeit.data.loader import FastLoader
     from fastdeit.distill.teacher import load_teacher
+    from fastdeit.train.data_source import build_train_data, resolve_paths
 
+    check_planned_loader(data)
     dev = resolve_device(device)
-    reader = open_beton(data.train)
+    train_path, _ = resolve_paths(replace(data, val=""))  # as the trainer does: `demo` -> its .beton
+    data = replace(data, train=train_path)
+    reader = open_beton(train_path)
     views = run_views(reader, data, augment, dev, precision)
     k = default_k(distill.kind, views.num_classes) if k is None else int(k)
     name, checksum = teacher_identity(distill)
@@ -113,7 +117,8 @@ def build_teacher_cache(
         if todo:
             teacher = load_teacher(distill, views.num_classes, dev)
             augmenter = DeviceAugment(augment, views.num_classes, out_dtype=views.input_dtype)
-            loader = FastLoader(reader, views.plan_cfg, seed=seed, threads=threads, device=dev)
+            loader = build_train_data(replace(data, workers=threads or data.workers), augment, data.train,
+                                      rank=0, world_size=1, seed=seed, device=dev).loader  # training's loader
             bar = _bar(len(todo) * header.chunk_samples, progress)
             try:
                 for chunk, batch in _replay(loader, header, todo):

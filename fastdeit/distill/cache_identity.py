@@ -51,8 +51,12 @@ def view_recipe(
     input_dtype: torch.dtype,
     mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
     std: Sequence[float] = IMAGENET_DEFAULT_STD,
+    decoder: str = "cpu",
 ) -> dict[str, Any]:
-    """Everything that decides the teacher's input pixels, as a JSON-able dict."""
+    """Everything that decides the teacher's input pixels, as a JSON-able dict.
+
+    decoder: which decoder made the uint8 crops ("cpu", "dali-cpu", "dali-mixed"): their
+    resampling differs slightly, so a cache is exact only for the decoder it was built with."""
     aug = {f.name: _plain(getattr(augment, f.name)) for f in fields(augment) if f.name not in _NOT_VIEW_FIELDS}
     return {
         "plan": {k: _plain(v) for k, v in asdict(plan).items()},
@@ -60,6 +64,7 @@ def view_recipe(
         "mean": [float(m) for m in mean],
         "std": [float(s) for s in std],
         "input_dtype": str(input_dtype).removeprefix("torch."),
+        "decoder": decoder,
         # bumped by fastdeit.augment when an op's pixels change for the same draws (None: unversioned)
         "augment_version": getattr(fastdeit.augment, "AUGMENT_VERSION", None),
         "decoder_version": getattr(fastdeit.data.cpu_decoder, "DECODER_VERSION", None),  # same, crop/resize
@@ -103,6 +108,13 @@ class RunViews:
     input_dtype: torch.dtype
 
 
+def check_planned_loader(data: DataConfig) -> None:
+    """Only the view-plan loaders replay a view from (seed, epoch, position)."""
+    if data.loader not in ("cpu", "dali"):
+        raise ValueError(f"data.loader = {data.loader!r}: the teacher cache holds the view-plan loaders' views; "
+                         "set data.loader=cpu (or dali) for both the cache build and the run")
+
+
 def run_views(reader, data: DataConfig, augment: AugmentConfig, device: torch.device, precision: str,
               device_augment: Any = None) -> RunViews:
     """The view identity of a run over `reader` with these configs (builder and trainer agree on it).
@@ -111,13 +123,16 @@ def run_views(reader, data: DataConfig, augment: AugmentConfig, device: torch.de
     trainer feeding the teacher other pixels than the builder did is refused); None = the
     builder's choice, teacher_input_dtype(device, precision) and ImageNet mean/std.
     """
+    check_planned_loader(data)
     plan_cfg = PlanConfig.from_configs(data, augment)
+    device = torch.device(device)
+    decoder = "cpu" if data.loader == "cpu" else ("dali-mixed" if device.type == "cuda" else "dali-cpu")
     if device_augment is None:
         input_dtype = teacher_input_dtype(device, precision)
-        recipe = view_recipe(plan_cfg, augment, input_dtype)
+        recipe = view_recipe(plan_cfg, augment, input_dtype, decoder=decoder)
     else:
         input_dtype = device_augment.out_dtype
-        recipe = view_recipe(plan_cfg, augment, input_dtype, device_augment.mean, device_augment.std)
+        recipe = view_recipe(plan_cfg, augment, input_dtype, device_augment.mean, device_augment.std, decoder)
     return RunViews(plan_cfg=plan_cfg, num_classes=int(reader.num_classes),
                     samples_per_epoch=epoch_length(plan_cfg, len(reader)), recipe=recipe,
                     recipe_hash=recipe_hash(recipe), dataset=str(reader.fingerprint), input_dtype=input_dtype)

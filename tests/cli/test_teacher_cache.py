@@ -12,6 +12,7 @@ from tests.distill.conftest import CLASSES, TEACHER, make_beton, save_teacher
 def write_config(path, beton: str, seed: int = 3) -> str:
     path.write_text(f"""
 [data]
+loader = "cpu"
 train = "{beton}"
 img_size = 32
 global_batch = 64

@@ -59,7 +59,7 @@ class Setup:
 def setup(tmp_path_factory) -> Setup:
     """272 images -> deit's epoch of 256 samples = 4 steps of 64 (4 mixing groups of 16)."""
     base = tmp_path_factory.mktemp("cache")
-    data = DataConfig(train=make_beton(base, 272, 0), img_size=32, global_batch=64, workers=2)
+    data = DataConfig(train=make_beton(base, 272, 0), loader="cpu", img_size=32, global_batch=64, workers=2)
     augment = AugmentConfig(mix_group=16)  # deit's full recipe: RandAugment, erasing, mixup/cutmix
     distill = DistillConfig(kind="soft", teacher=TEACHER, teacher_checkpoint=save_teacher(base / "t.pt", 0))
     return Setup(data, augment, distill, make_beton(base, 264, 1), save_teacher(base / "t2.pt", 1), base)

@@ -199,6 +199,8 @@ def test_a_cache_from_another_run_is_refused_naming_the_field(setup, full):
         open_for_run(full, reader=BetonReader(setup.data.train), data=setup.data, augment=setup.augment,
                      distill=setup.distill, seed=7, device=CPU, precision="fp32", epochs=(0, 2),
                      device_augment=bf16_augment)
+    with pytest.raises(ValueError, match="data.loader = 'reference'"):  # its views are not replayable
+        build(setup, setup.tmp / "ref.cache", data=replace(setup.data, loader="reference"))
     with pytest.raises(ValueError, match=r"distill.cache .* does not match this run: seed differs"):
         open_for_run(full, reader=BetonReader(setup.data.train), data=setup.data, augment=setup.augment,
                      distill=setup.distill, seed=8, device=CPU, precision="fp32", epochs=(0, 2))
