@@ -113,14 +113,22 @@ class Batches:
 
             self.mix = ReferenceMixup(aug, num_classes)
         self.device = device
+        self.num_classes = num_classes
+        self.teacher_cache = None  # set by the trainer when distill.cache is given
 
-    def epoch(self, epoch: int, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def epoch(self, epoch: int, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        """(images, soft targets, cached teacher logits or None) for each step from `start`."""
         loader = self.data.loader
         if self.data.planned:
             loader.set_epoch(epoch)
             loader.step = start  # the plan makes any step of any epoch directly addressable
             for batch in loader:
-                yield self.augment.apply_to_batch(batch)
+                images, targets = self.augment.apply_to_batch(batch)
+                teacher_logits = None
+                if self.teacher_cache is not None:
+                    teacher_logits = self.teacher_cache.logits_for(batch.epoch, batch.positions, self.num_classes,
+                                                                   self.device)
+                yield images, targets, teacher_logits
             return
         import itertools
 
@@ -128,4 +136,4 @@ class Batches:
         for images, labels in itertools.islice(iter(loader), start, None):
             images = images.to(self.device, non_blocking=True)
             labels = labels.to(self.device, non_blocking=True)
-            yield self.mix(images, labels)
+            yield (*self.mix(images, labels), None)

@@ -116,11 +116,24 @@ class Trainer:
         if self.config.distill.kind == "none":
             return None
         if self.config.distill.cache:
-            raise ValueError("distill.cache: the teacher-logit cache is not available yet; leave it empty "
-                             "to run the teacher online")
+            self.open_teacher_cache()
+            return None
         from fastdeit.distill.teacher import load_teacher
 
         return load_teacher(self.config.distill, self.num_classes, self.device)
+
+    def open_teacher_cache(self) -> None:
+        """The teacher-logit cache replaces the online teacher; refused unless it holds this run's views."""
+        if not self.train_data.planned:
+            raise ValueError("distill.cache needs a view-plan loader (data.loader = cpu or dali): the "
+                             "reference loader's views are not replayable")
+        from fastdeit.distill.cache_reader import open_for_run
+
+        c = self.config
+        self.batches.teacher_cache = open_for_run(
+            c.distill.cache, reader=self.train_data.loader.reader, data=c.data, augment=c.augment,
+            distill=c.distill, seed=c.run.seed, device=self.device, precision=c.run.precision,
+            epochs=(0, c.schedule.epochs), device_augment=self.batches.augment)
 
     def wrap_model(self):
         model = self.model
@@ -217,14 +230,14 @@ class Trainer:
         start_in_epoch = self.step - epoch * self.steps_per_epoch
         loss_sum = torch.zeros((), device=self.device)
         window_start, window_steps, window_images = time.perf_counter(), 0, 0
-        for images, targets in self.batches.epoch(epoch, start_in_epoch):
+        for images, targets, teacher_logits in self.batches.epoch(epoch, start_in_epoch):
             if self.step >= self.total_steps:
                 break
             if self.config.model.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             lr = lr_at(self.step, self.steps_per_epoch, self.config.schedule, self.base_lr)
             ctx = self.step_context()
-            loss_sum += train_step(ctx, images, targets, lr)
+            loss_sum += train_step(ctx, images, targets, lr, teacher_logits)
             self.step += 1
             window_steps += 1
             window_images += images.shape[0] * self.dist.world_size

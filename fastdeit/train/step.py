@@ -34,12 +34,13 @@ def split_heads(outputs) -> tuple[torch.Tensor, torch.Tensor | None]:
     return outputs, None
 
 
-def train_step(ctx: StepContext, images: torch.Tensor, targets: torch.Tensor, lr: float) -> torch.Tensor:
-    """Returns the loss as a 0-d device tensor (detached)."""
+def train_step(ctx: StepContext, images: torch.Tensor, targets: torch.Tensor, lr: float,
+               teacher_logits: torch.Tensor | None = None) -> torch.Tensor:
+    """Returns the loss as a 0-d device tensor (detached). `teacher_logits` come from the
+    teacher-logit cache; without them an online teacher (if any) runs on `images`."""
     for group in ctx.optimizer.param_groups:
         group["lr"] = lr
-    teacher_logits = None
-    if ctx.teacher is not None:
+    if teacher_logits is None and ctx.teacher is not None:
         with torch.no_grad(), autocast_for(ctx.device, ctx.precision):
             teacher_logits = ctx.teacher(images)  # deit: the teacher sees the final mixed input
     with autocast_for(ctx.device, ctx.precision):

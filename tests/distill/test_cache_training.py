@@ -29,8 +29,6 @@ def step_losses(out) -> list[float]:
     return [r["loss"] for r in read_metrics(out / "metrics.jsonl") if r["kind"] == "step"]
 
 
-@pytest.mark.xfail(raises=ValueError, strict=False,
-                   reason="the trainer does not read distill.cache yet (fastdeit/train/loop.py build_teacher)")
 def test_training_from_the_cache_gives_the_online_teachers_losses(setup, tmp_path):
     online = build_config("deit_ti_300ep", overrides=overrides(setup, tmp_path / "online"))
     train(online)
