@@ -100,11 +100,11 @@ class TeacherCache:
         rows = slice(chunk * h.chunk_samples, (chunk + 1) * h.chunk_samples)
         values = np.array(self._values[rows])
         indices = np.array(self._indices[rows])
+        e, s = h.epoch_step(chunk)
         if chunk_crc(values, indices) != self._crc[chunk]:
-            e, s = h.epoch_step(chunk)
             raise ValueError(f"teacher cache {self.path}: corrupt data at epoch {e} step {s} (checksum)")
         if indices.min() < 0 or indices.max() >= h.num_classes:
-            raise ValueError(f"teacher cache {self.path}: corrupt class index at chunk {chunk}")
+            raise ValueError(f"teacher cache {self.path}: corrupt class index at epoch {e} step {s}")
         return torch.from_numpy(values), torch.from_numpy(indices.astype(np.int64))
 
     def _chunk(self, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
