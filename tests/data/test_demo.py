@@ -65,6 +65,22 @@ def test_images_differ_and_are_not_blank(generated: demo.DemoDataset) -> None:
     assert hi - lo > 60
 
 
+def test_mean_colour_does_not_predict_the_class(generated: demo.DemoDataset) -> None:
+    """Class is the shape: a nearest-class-mean colour classifier is close to chance (10%)."""
+    import numpy as np
+
+    def mean_colours(split: Path) -> tuple[np.ndarray, np.ndarray]:
+        samples = ImageFolder(str(split)).samples
+        x = [np.asarray(Image.open(p), dtype=np.float32).mean((0, 1)) for p, _ in samples]
+        return np.stack(x), np.array([y for _, y in samples])
+
+    x, y = mean_colours(generated.train_dir)
+    xv, yv = mean_colours(generated.val_dir)
+    centres = np.stack([x[y == c].mean(0) for c in range(10)])
+    predicted = ((xv[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
+    assert (predicted == yv).mean() < 0.3
+
+
 def test_default_root_follows_fastdeit_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("FASTDEIT_CACHE", str(tmp_path))
     assert demo.default_root() == tmp_path / "demo"
