@@ -21,7 +21,7 @@ trap 'echo "== gpu_check status"; cat "$STATUS"' EXIT
 
 # --- tests marked gpu (all issues) -----------------------------------------------------------
 echo "== pytest -m gpu"
-timeout 120 "$PY" -m pytest -m gpu -q -p no:cacheprovider --junitxml="$OUT/pytest_gpu.xml" tests \
+timeout 100 "$PY" -m pytest -m gpu -q -p no:cacheprovider --junitxml="$OUT/pytest_gpu.xml" tests \
     2>&1 | tee "$OUT/pytest_gpu.log" | tail -n 15
 echo "pytest_gpu rc=${PIPESTATUS[0]}" >> "$STATUS"
 
@@ -29,7 +29,7 @@ echo "pytest_gpu rc=${PIPESTATUS[0]}" >> "$STATUS"
 # beside the CPU loader on all cores; writes $OUT/gpu_dali_cuda.json (machine named inside) ----
 echo "== DALI loader benchmark"
 if "$PY" -c "import nvidia.dali" 2>/dev/null; then
-    timeout 180 "$PY" benchmarks/gpu_dali.py --device cuda --json "$OUT/gpu_dali_cuda.json" \
+    timeout 150 "$PY" benchmarks/gpu_dali.py --device cuda --json "$OUT/gpu_dali_cuda.json" \
         2>&1 | tee "$OUT/gpu_dali.log"
     echo "gpu_dali rc=${PIPESTATUS[0]}" >> "$STATUS"
 else
@@ -40,7 +40,7 @@ fi
 # bf16 channels_last) beside timm's per-image PIL pipeline on one CPU core; writes
 # $OUT/augment_cuda.json (machine and GPU named inside) ------------------------------------------
 echo "== device augmentation benchmark"
-timeout 120 "$PY" benchmarks/bench_augment.py --device cuda --images 1024 --batch 256 --threads 1 \
+timeout 60 "$PY" benchmarks/bench_augment.py --device cuda --images 1024 --batch 256 --threads 1 \
     --seconds 5 --json "$OUT/augment_cuda.json" 2>&1 | tee "$OUT/augment_cuda.log"
 echo "augment_cuda rc=${PIPESTATUS[0]}" >> "$STATUS"
 
@@ -60,3 +60,9 @@ for preset in deit_b_300ep deit_s_300ep; do
         echo "gpu_e2e_${preset}_${loader} rc=${PIPESTATUS[0]}" >> "$STATUS"
     done
 done
+
+# --- distillation (issue 7): training-step img/s of DeiT-B distilled without distillation, with
+# the online RegNetY-16GF teacher, and from the teacher-logit cache ------------------------------
+echo "== distillation benchmark"
+timeout 50 "$PY" -m fastdeit bench distill --device cuda --json "$OUT/gpu_distill.json" 2>&1 | tee "$OUT/gpu_distill.log"
+echo "gpu_distill rc=${PIPESTATUS[0]}" >> "$STATUS"
