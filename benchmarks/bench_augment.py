@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import sys
 import time
@@ -37,38 +35,13 @@ from fastdeit.augment.ops import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, IM
 from fastdeit.augment.params import AugmentParams
 from fastdeit.augment.pipeline import DeviceAugment
 from fastdeit.augment.rand_augment import rand_augment
+from fastdeit.bench.machine import describe_machine
 from fastdeit.config.schema import AugmentConfig, DataConfig
 from fastdeit.data import plan as P
 from fastdeit.data.sample_images import photo_crops
 
 SIDE = 224
 CLASSES = 1000
-
-
-def machine(device: str) -> dict:
-    cpu = platform.processor()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import PIL
-    import timm
-
-    out = {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_avg_at_start": os.getloadavg(),
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "timm": timm.__version__,
-        "pillow": PIL.__version__,
-    }
-    if device == "cuda":
-        out["gpu"] = torch.cuda.get_device_name(0)
-    return out
 
 
 CPU_MS: dict[int, float] = {}  # id(fn) -> CPU ms per image of the last timed() call
@@ -182,7 +155,8 @@ def main(argv: list[str] | None = None) -> dict:
     crops = photo_crops(args.images, (SIDE, SIDE), seed=0)
     images = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
     labels = torch.arange(args.images) % CLASSES
-    result = {"machine": machine(args.device),
+    gpu = {"gpu": torch.cuda.get_device_name(0)} if args.device == "cuda" else {}
+    result = {"machine": describe_machine(**gpu),
               "command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])),
               "task": "deit post-crop recipe on 224x224 photo crops: rand-m9-mstd0.5-inc1, normalise, "
                       "erase 0.25 pixel, mixup 0.8/cutmix 1.0 per group of 64, smoothing 0.1",

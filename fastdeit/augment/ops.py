@@ -22,6 +22,8 @@ from typing import Callable, Sequence
 
 import torch
 
+from fastdeit.data.plan import RAND_INCREASING_OPS
+
 from . import enhance, geometric, histogram, levels
 from ._checks import check_images, check_per_sample, to_device
 
@@ -158,25 +160,7 @@ def TranslateYRel(images: torch.Tensor, magnitude: torch.Tensor, *, fill: Sequen
     return geometric.warp_affine(images, geometric.translate_matrix(torch.zeros_like(ty), ty), fill, interpolation)
 
 
-# The op set in timm's order (_RAND_INCREASING_TRANSFORMS); an op index in the plan indexes this.
-RAND_INCREASING_OPS: tuple[str, ...] = (
-    "AutoContrast",
-    "Equalize",
-    "Invert",
-    "Rotate",
-    "PosterizeIncreasing",
-    "SolarizeIncreasing",
-    "SolarizeAdd",
-    "ColorIncreasing",
-    "ContrastIncreasing",
-    "BrightnessIncreasing",
-    "SharpnessIncreasing",
-    "ShearX",
-    "ShearY",
-    "TranslateXRel",
-    "TranslateYRel",
-)
-
+# The op set in timm's order, defined with the plan (whose op indices index it): one list for both.
 OPS: dict[str, Op] = {name: globals()[name] for name in RAND_INCREASING_OPS}
 
 __all__ = ["IMAGENET_DEFAULT_MEAN", "IMAGENET_DEFAULT_STD", "IMAGENET_FILL", "OPS", "RAND_INCREASING_OPS",

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fastdeit.bench.machine import describe_machine
 from fastdeit.data.beton import BetonReader, BetonWriter
 from fastdeit.data.loader import FastLoader
 from fastdeit.data.plan import PlanConfig
@@ -197,29 +197,6 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import simplejpeg
-    import timm
-
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_avg_at_start": os.getloadavg(),
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "timm": timm.__version__,
-        "simplejpeg": simplejpeg.__version__,
-    }
-
-
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", help="an existing .beton (skips generating; no reference rows)")
@@ -234,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(1)
 
     cmd = " ".join(["python", "benchmarks/bench_loader.py"] + (sys.argv[1:] if argv is None else argv))
-    result = {"machine": machine(), "command": cmd,
+    result = {"machine": describe_machine(), "command": cmd,
               "task": f"RandomResizedCrop 224 bicubic + flip -> uint8 batches of {BATCH}", "rows": []}
     with tempfile.TemporaryDirectory() as tmp:
         sets = [(Path(args.data), None, "given")] if args.data else [

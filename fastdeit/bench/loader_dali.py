@@ -16,8 +16,6 @@ page cache); the clock stops after a CUDA synchronize.
 from __future__ import annotations
 
 import os
-import platform
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fastdeit.bench.machine import describe_machine
 from fastdeit.data.beton import BetonReader, BetonWriter
 from fastdeit.data.loader import FastLoader
 from fastdeit.data.plan import PlanConfig
@@ -40,33 +39,6 @@ def make_beton(path: Path, photos: list[np.ndarray], n: int, max_res: int) -> Pa
         for k in range(n):
             w.add(photos[k % len(photos)], k % 10)
     return path
-
-
-def machine() -> dict:
-    """CPU, GPU and library versions, so that recorded figures name their machine."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {
-        "cpu": cpu,
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "load_avg_at_start": list(os.getloadavg()),
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-    }
-    try:
-        import nvidia.dali
-
-        info["dali"] = nvidia.dali.__version__
-    except ImportError:
-        info["dali"] = None
-    return info
 
 
 def epoch_rate(loader, sync: bool) -> float:
@@ -122,15 +94,16 @@ def run(
     check_decode_device("mixed" if gpu else "cpu")
     if rounds < 1 or images < 1 or batch < 1:
         raise ValueError("rounds, images and batch must be >= 1")
-    threads = threads or machine()["usable_cpus"] or 1
+    threads = threads or describe_machine()["usable_cpus"] or 1
     loads = [float(x) for x in hw_decoder_load] if gpu else [None]
     mix_group = batch if batch % 2 == 0 else 2 * batch
     cfg = PlanConfig(img_size=img_size, global_batch=batch, mix_group=mix_group, repeated_aug=1,
                      epoch_multiple=1)
     settings = {"device": device, "img_size": img_size, "batch": batch, "threads": threads,
                 "rounds": rounds, "images": images, "hw_decoder_load": loads}
+    gpu_name = torch.cuda.get_device_name() if torch.cuda.is_available() else None
     result = {"task": f"plan RandomResizedCrop {img_size} bicubic + flip -> uint8 NHWC batches of {batch}",
-              "settings": settings, "machine": machine(), "rows": []}
+              "settings": settings, "machine": describe_machine(gpu=gpu_name), "rows": []}
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         if data is not None:
             files = [(Path(data), "given")]

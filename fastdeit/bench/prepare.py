@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from fastdeit.bench.machine import describe_machine
 from fastdeit.data.beton import BetonReader
 from fastdeit.data.prepare import prepare_dataset
 
@@ -41,32 +41,6 @@ def make_source(root: Path, n_images: int, num_classes: int = 10, seed: int = 0)
         d.mkdir(parents=True, exist_ok=True)
         Image.fromarray(images[i]).save(d / f"img_{j:06d}.JPEG", quality=92)
     return root
-
-
-def machine() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-    }
-    from importlib.metadata import PackageNotFoundError, version
-
-    for dist in ("numpy", "pillow", "simplejpeg", "ffcv", "opencv-python", "torch"):
-        try:
-            info[dist] = version(dist)
-        except PackageNotFoundError:
-            info[dist] = None
-    return info
 
 
 def _run_fastdeit(src: Path, out: Path, workers: int, max_res: int, quality: int, mode: str) -> dict:
@@ -151,7 +125,7 @@ def run(
             "settings": {"n_images": n_images if not src else None, "src": str(src) if src else "generated photo crops",
                          "source_sizes": SIZES if not src else None, "max_res": max_res, "quality": quality,
                          "mode": mode, "repeats": repeats},  # fmt: skip
-            "machine": machine(),
+            "machine": describe_machine(),
             "runs": runs,
         }
         if print_table:

@@ -34,7 +34,8 @@ from fastdeit.data import philox
 
 PLAN_VERSION = 1
 
-# timm.data.auto_augment._RAND_INCREASING_TRANSFORMS, in timm's order (ra_op indexes this).
+# timm.data.auto_augment._RAND_INCREASING_TRANSFORMS, in timm's order (ra_op indexes this); the one
+# definition, which fastdeit.augment.ops imports too.
 RAND_INCREASING_OPS: tuple[str, ...] = (
     "AutoContrast",
     "Equalize",
@@ -52,19 +53,10 @@ RAND_INCREASING_OPS: tuple[str, ...] = (
     "TranslateXRel",
     "TranslateYRel",
 )
-# Ops whose timm level function calls _randomly_negate (rotate, shear, translate, enhance-inc).
+# Ops whose timm level function calls _randomly_negate: Rotate, and every op from ColorIncreasing
+# on (enhance-increasing, shear, translate).
 SIGNED_OPS: frozenset[str] = frozenset(
-    {
-        "Rotate",
-        "ColorIncreasing",
-        "ContrastIncreasing",
-        "BrightnessIncreasing",
-        "SharpnessIncreasing",
-        "ShearX",
-        "ShearY",
-        "TranslateXRel",
-        "TranslateYRel",
-    }
+    ("Rotate", *RAND_INCREASING_OPS[RAND_INCREASING_OPS.index("ColorIncreasing"):])
 )
 _SIGNED_MASK = np.array([name in SIGNED_OPS for name in RAND_INCREASING_OPS])
 
