@@ -23,6 +23,7 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--loader", default="cpu", choices=("cpu", "dali"), help="loader for `loader` and `e2e`")
     p.add_argument("--preset", default="deit_s_300ep", help="recipe for `e2e`")
+    p.add_argument("--data", help="an existing .beton for `loader` and `e2e` (default: generated photo crops)")
     p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
                    help="write results as JSON to FILE (or stdout without FILE)")
     p.set_defaults(func=run)
@@ -53,12 +54,12 @@ def bench_loader(args) -> dict:
 
         device = "cpu" if args.tiny else ("cuda" if args.device == "auto" else args.device)
         if args.tiny:
-            return dali_run(device=device, max_res=(128,), hw_decoder_load=(0.0,), images=64, unique_images=32,
-                            batch=32, img_size=64, rounds=1)
-        return dali_run(device=device)
+            return dali_run(args.data, device=device, max_res=(128,), hw_decoder_load=(0.0,), images=64,
+                            unique_images=32, batch=32, img_size=64, rounds=1)
+        return dali_run(args.data, device=device)  # with the CPU loader's rows beside DALI's
     from fastdeit.bench.loader import main as loader_main
 
-    argv = ["--json", ""]
+    argv = ["--json", ""] + (["--data", args.data] if args.data else [])
     if args.tiny:
         argv += ["--images", "64", "--max-res", "128", "--workers", "1", "--rounds", "1"]
     return loader_main(argv)
@@ -81,9 +82,9 @@ def bench_e2e(args) -> dict:
     from fastdeit.bench.e2e import run as e2e_run
 
     if args.tiny:
-        return e2e_run(args.preset, overrides=TINY_MODEL_SET, steps=3, warmup=1, images=64, max_res=96,
-                       device=args.device, loader=args.loader)
-    return e2e_run(args.preset, device=args.device, loader=args.loader, images=2048, max_res=512,
+        return e2e_run(args.preset, data=args.data, overrides=TINY_MODEL_SET, steps=3, warmup=1, images=64,
+                       max_res=96, device=args.device, loader=args.loader)
+    return e2e_run(args.preset, data=args.data, device=args.device, loader=args.loader, images=2048, max_res=512,
                    overrides=["data.global_batch=256", "data.workers=16"])
 
 

@@ -16,7 +16,10 @@ class DataConfig:
 
     train: str = ""  # .beton file, ImageFolder directory, or "demo" (embedded dataset)
     val: str = ""  # same kinds as `train`; empty = no evaluation
-    loader: str = "reference"  # reference | cpu | dali
+    # cpu: view-plan loader (libjpeg-turbo threads) + device augmentation, reads .beton files;
+    # dali: nvJPEG decode on the GPU; reference: torchvision + timm per-image transforms (deit's
+    # own pipeline, kept as the fidelity baseline; reads ImageFolders or .beton files).
+    loader: str = "cpu"
     global_batch: int = 1024  # deit: --batch-size 64 per GPU x 16 GPUs (paper, sec. 6)
     workers: int = 8  # loader processes/threads per rank
     repeated_aug: int = 3  # deit --repeated-aug: RASampler with 3 copies (paper, sec. 6)

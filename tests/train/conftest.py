@@ -51,7 +51,7 @@ TINY_MODEL = [
     "model.num_heads=2", "model.drop_path=0.0", "model.channels_last=false",
     "data.img_size=32", "data.global_batch=64", "data.workers=0", "augment.mix_group=16",
     "schedule.epochs=2", "schedule.warmup_epochs=1", "run.log_every=1", "run.progress=none",
-    "run.precision=fp32", "optim.lr=2e-3",
+    "run.precision=fp32", "optim.lr=2e-3", "data.loader=reference",
 ]
 
 
