@@ -21,9 +21,11 @@ def plot_metrics(metrics_path: Path, out_png: Path) -> Path:
     axes[0].set(title="train loss", xlabel="step")
     axes[1].plot([r["step"] for r in steps], [r["lr"] for r in steps])
     axes[1].set(title="learning rate", xlabel="step")
-    for key in sorted({k for r in evals for k in r if k.startswith("top1")}):
-        axes[2].plot([r["epoch"] for r in evals if key in r], [r[key] for r in evals if key in r],
-                     marker="o", label=key)
+    for which in sorted({r.get("model", "model") for r in evals}):  # the model and its EMA
+        rows = [r for r in evals if r.get("model", "model") == which]
+        for key in sorted({k for r in rows for k in r if k.startswith("top1")}):
+            axes[2].plot([r["epoch"] for r in rows if key in r], [r[key] for r in rows if key in r],
+                         marker="o", label=f"{which} {key}")
     axes[2].set(title="validation accuracy (%)", xlabel="epoch")
     if evals:
         axes[2].legend()
