@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from fastdeit.cli.config_args import add_config_arguments
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -22,10 +24,7 @@ def register(subparsers) -> None:
                     "--shard i/n (one file each), then `fastdeit teacher-cache merge OUT PART...`.",
     )
     p.add_argument("merge", nargs="*", metavar="merge OUT PART", help="merge shard files into OUT")
-    p.add_argument("--preset", help="preset name (see `fastdeit presets list`)")
-    p.add_argument("--config", help="TOML file of overrides")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="override one config key; repeatable")
+    add_config_arguments(p)
     p.add_argument("--data", help="training data (.beton); default data.train of the config")
     p.add_argument("--teacher-checkpoint", help="teacher weights (default distill.teacher_checkpoint)")
     p.add_argument("--out", help="cache file to write")

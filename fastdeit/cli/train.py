@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from fastdeit.cli.config_args import add_config_arguments
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -15,10 +17,7 @@ def register(subparsers) -> None:
                     "Run distributed with: torchrun --nproc-per-node N -m fastdeit train ...",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--preset", help="preset name (see `fastdeit presets list`)")
-    p.add_argument("--config", help="TOML file of overrides ([section] key = value)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="override one config key; repeatable")
+    add_config_arguments(p)
     p.add_argument("--data", help="training data: a .beton file, an ImageFolder directory, or 'demo'")
     p.add_argument("--val", help="validation data, same kinds as --data")
     p.add_argument("--out", help="run directory (default runs/<preset>)")
