@@ -131,3 +131,21 @@ def test_tensorboard_event_files_on_request(tiny_folders, tmp_path):
     train(build_config("deit_ti_300ep", overrides=overrides))
     events = list((tmp_path / "tb" / "tensorboard").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0
+
+
+def test_gradient_clipping_bounds_the_update():
+    from fastdeit.config.schema import DistillConfig, ModelConfig
+    from fastdeit.models import create_model
+    from fastdeit.train.step import StepContext, train_step
+
+    model = create_model(ModelConfig(name="deit_tiny_patch16_224", patch_size=8, embed_dim=32, depth=1,
+                                     num_heads=2, drop_path=0.0), 4, 32)
+    grads_seen = []
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    opt.register_step_pre_hook(lambda o, a, k: grads_seen.append(
+        torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))))
+    ctx = StepContext(model=model, optimizer=opt, scaler=None, ema=None, teacher=None, distill=DistillConfig(),
+                      precision="fp32", clip_grad=0.01, device=torch.device("cpu"))
+    targets = torch.eye(4)[torch.tensor([0, 1, 2, 3])]
+    train_step(ctx, torch.randn(4, 3, 32, 32) * 50, targets, lr=0.0)
+    assert grads_seen[0].item() == pytest.approx(0.01, rel=1e-4)
