@@ -149,3 +149,15 @@ def test_gradient_clipping_bounds_the_update():
     targets = torch.eye(4)[torch.tensor([0, 1, 2, 3])]
     train_step(ctx, torch.randn(4, 3, 32, 32) * 50, targets, lr=0.0)
     assert grads_seen[0].item() == pytest.approx(0.01, rel=1e-4)
+
+
+def test_compiled_model_trains_and_saves_plain_weights(tiny_folders, tmp_path):
+    train_dir, _ = tiny_folders
+    overrides = tiny_overrides(train_dir, None, tmp_path / "compiled", "model.compile=true", "run.max_steps=1",
+                               "model.depth=1")
+    train(build_config("deit_ti_300ep", overrides=overrides))
+    blob = load_checkpoint(tmp_path / "compiled" / "checkpoint.pt")
+    assert blob["step"] == 1
+    assert not any(k.startswith("_orig_mod") for k in blob["model"])  # loadable by an uncompiled model
+    step = [r for r in read_metrics(tmp_path / "compiled" / "metrics.jsonl") if r["kind"] == "step"]
+    assert len(step) == 1 and 0 < step[0]["loss"] < 10
