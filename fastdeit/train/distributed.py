@@ -29,12 +29,12 @@ def slurm_to_torchrun_env() -> None:
     """Under `srun` without torchrun, derive RANK/WORLD_SIZE/LOCAL_RANK from SLURM's variables."""
     if "RANK" in os.environ or "SLURM_PROCID" not in os.environ or "SLURM_NTASKS" not in os.environ:
         return
-    os.environ["RANK"] = os.environ["SLURM_PROCID"]
-    os.environ["WORLD_SIZE"] = os.environ["SLURM_NTASKS"]
-    os.environ["LOCAL_RANK"] = os.environ.get("SLURM_LOCALID", "0")
     if "MASTER_ADDR" not in os.environ:
         raise ValueError("running under SLURM: set MASTER_ADDR (e.g. the first host of "
                          "$SLURM_JOB_NODELIST) and MASTER_PORT before srun")
+    os.environ["RANK"] = os.environ["SLURM_PROCID"]
+    os.environ["WORLD_SIZE"] = os.environ["SLURM_NTASKS"]
+    os.environ["LOCAL_RANK"] = os.environ.get("SLURM_LOCALID", "0")
     os.environ.setdefault("MASTER_PORT", "29500")
 
 
