@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs into .venv (system libraries for the FFCV interop tests,
-# the package with all extras) and run it. Used by CI (.ci/run) exactly as README shows.
+# Install everything the test suite needs into .venv (system libraries for the FFCV interop tests;
+# libjpeg-dev + gcc to build the fastdeit.data._jpeg_region extension; the package with all
+# extras) and run it. Used by CI (.ci/run) exactly as README shows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if command -v apt-get >/dev/null && ! dpkg -s libturbojpeg0-dev libopencv-dev >/dev/null 2>&1; then
+if command -v apt-get >/dev/null && ! dpkg -s libturbojpeg0-dev libopencv-dev libjpeg-dev gcc >/dev/null 2>&1; then
     SUDO=""
     if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libturbojpeg0-dev libopencv-dev pkg-config >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libturbojpeg0-dev libopencv-dev libjpeg-dev gcc pkg-config >/dev/null
 fi
 
 python3 -m venv .venv

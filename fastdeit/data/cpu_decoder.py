@@ -10,6 +10,15 @@ at least the output size in both directions, so the final bicubic resize still d
 antialiases) as the reference pipeline does; the difference from a full decode is then a few
 grey levels (tested against PIL in tests/data/test_cpu_decoder.py).
 
+Why region decoding: a RandomResizedCrop covers about half the image on average, so the C
+extension fastdeit.data._jpeg_region (libjpeg-turbo's libjpeg API) decodes only the rows and
+columns the resize reads (`needed_region`: the crop plus the bicubic support, clamped at the image
+edges), plus one column each side, because fancy chroma upsampling treats a horizontal cut like
+an image edge and so changes the region's outermost columns (rows are exact: jpeg_skip_scanlines
+keeps the upsampler's context). The result is bit-identical to decoding the whole image with
+simplejpeg (tests/data/test_jpeg_region.py), which stays the fallback when the extension was not
+built (no compiler or no libjpeg headers at install time).
+
 Each sample's pixels are a pure function of (stored bytes, plan row), so batches are bit-identical
 whatever the number of threads.
 """
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
@@ -25,8 +35,23 @@ import numpy as np
 import simplejpeg
 
 from fastdeit.data.plan import Plan
-from fastdeit.data.resize import resize_crop
+from fastdeit.data.resize import needed_region, resize_crop
 
+try:
+    from fastdeit.data import _jpeg_region
+except ImportError:  # built by `pip install` only where a C compiler and libjpeg headers exist
+    _jpeg_region = None
+    warnings.warn(
+        "fastdeit.data._jpeg_region is not built (install libjpeg-dev and a C compiler, then "
+        "reinstall fastdeit): the CPU decoder decodes whole JPEGs with simplejpeg (same pixels, slower)",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+
+REGION_DECODE_AVAILABLE = _jpeg_region is not None
+# Pixels of a (stored bytes, plan row) for cache identities (fastdeit/distill/cache_identity.py):
+# 1 = whole-image simplejpeg decode; region decoding is bit-identical to it, so it stays 1.
+DECODER_VERSION = 1
 DCT_FACTORS = (8, 4, 2)  # libjpeg-turbo's SIMD-accelerated reduced IDCTs (1/8, 1/4, 1/2)
 _tls = threading.local()
 
@@ -62,6 +87,36 @@ def dct_factor(crop_h: int, crop_w: int, out_h: int, out_w: int, height: int, wi
     return 1
 
 
+def _decode_full(data: np.ndarray, f: int, expect: tuple[int, int], width: int, height: int) -> np.ndarray:
+    """The whole image at 1/f scale with simplejpeg (the fallback and the reference path)."""
+    buf = _decode_buffer(expect[0] * expect[1] * 3)
+    if f > 1:
+        img = simplejpeg.decode_jpeg(data, min_height=expect[0], min_width=expect[1], buffer=buf)
+    else:
+        img = simplejpeg.decode_jpeg(data, buffer=buf)
+    if img.shape[:2] != expect:
+        raise ValueError(
+            f"JPEG decodes to {img.shape[1]}x{img.shape[0]}, expected {expect[1]}x{expect[0]} "
+            f"(stored size {width}x{height})"
+        )
+    return img
+
+
+def _decode_region(
+    data: np.ndarray, f: int, expect: tuple[int, int], region: tuple[int, int, int, int]
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Rows y0:y1 and (at least) columns x0:x1 of the image at 1/f scale, and their origin.
+
+    One column of margin each side (where the image goes on) keeps the columns the resize reads
+    away from the cut, where fancy chroma upsampling differs from a whole-image decode.
+    """
+    y0, y1, x0, x1 = region
+    x0, x1 = max(x0 - 1, 0), min(x1 + 1, expect[1])
+    buf = _decode_buffer(expect[0] * expect[1] * 3)
+    xo, w = _jpeg_region.decode(data, buf, f, expect[0], expect[1], y0, y1, x0, x1)
+    return buf[: (y1 - y0) * w * 3].reshape(y1 - y0, w, 3), (y0, xo)
+
+
 def decode_crop_resize(
     data: np.ndarray,
     is_jpeg: bool,
@@ -71,37 +126,38 @@ def decode_crop_resize(
     flip: bool,
     out: np.ndarray,
     dct_scaling: bool = True,
+    region: bool = True,
 ) -> np.ndarray:
-    """Decode one stored image, crop `crop` = (top, left, h, w), resize into `out`, maybe flip."""
+    """Decode one stored image, crop `crop` = (top, left, h, w), resize into `out`, maybe flip.
+
+    `region` decodes only the part the resize reads when the C extension is built (same pixels).
+    """
     top, left, ch, cw = (int(v) for v in crop)
-    if is_jpeg:
-        f = dct_factor(ch, cw, out.shape[0], out.shape[1], height, width) if dct_scaling else 1
-        expect = (math.ceil(height / f), math.ceil(width / f))
-        buf = _decode_buffer(expect[0] * expect[1] * 3)
-        if f > 1:
-            img = simplejpeg.decode_jpeg(data, min_height=expect[0], min_width=expect[1], buffer=buf)
-        else:
-            img = simplejpeg.decode_jpeg(data, buffer=buf)
-        if img.shape[:2] != expect:
-            raise ValueError(
-                f"JPEG decodes to {img.shape[1]}x{img.shape[0]}, expected {expect[1]}x{expect[0]} "
-                f"(stored size {width}x{height})"
-            )
-        sy, sx = img.shape[0] / height, img.shape[1] / width
-    else:
+    if not is_jpeg:
         if data.size != width * height * 3:
             raise ValueError(f"raw image has {data.size} bytes, {width}x{height}x3 expected")
-        img = data.reshape(height, width, 3)
-        sy = sx = 1.0
+        return resize_crop(data.reshape(height, width, 3), (left, top, left + cw, top + ch), out, flip)
+    f = dct_factor(ch, cw, out.shape[0], out.shape[1], height, width) if dct_scaling else 1
+    expect = (math.ceil(height / f), math.ceil(width / f))
+    sy, sx = expect[0] / height, expect[1] / width
     box = (left * sx, top * sy, (left + cw) * sx, (top + ch) * sy)
-    return resize_crop(img, box, out, flip)
+    if region and REGION_DECODE_AVAILABLE:
+        need = needed_region(box, out.shape[0], out.shape[1], *expect)
+        img, origin = _decode_region(data, f, expect, need)
+        return resize_crop(img, box, out, flip, origin=origin, full_size=expect)
+    return resize_crop(_decode_full(data, f, expect, width, height), box, out, flip)
 
 
 class CpuDecoder:
     """A pool of threads that fills batch buffers from plans; see `submit` and `decode`."""
 
     def __init__(
-        self, source: SampleSource, threads: int = 2, dct_scaling: bool = True, chunk: int = 8
+        self,
+        source: SampleSource,
+        threads: int = 2,
+        dct_scaling: bool = True,
+        chunk: int = 8,
+        region_decode: bool = True,
     ) -> None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
@@ -110,6 +166,7 @@ class CpuDecoder:
         self.source = source
         self.threads = threads
         self.dct_scaling = dct_scaling
+        self.region_decode = region_decode  # effective only where REGION_DECODE_AVAILABLE
         self.chunk = chunk
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fastdeit-decode")
 
@@ -127,6 +184,7 @@ class CpuDecoder:
                     bool(plan.flip[r]),
                     out[r],
                     self.dct_scaling,
+                    self.region_decode,
                 )
             except Exception as err:  # noqa: BLE001 - name the sample whatever libjpeg raised
                 raise ValueError(f"sample {i} (position {int(plan.positions[r])}): {err}") from err

@@ -45,6 +45,29 @@ def _bicubic(x: float) -> float:
     return 0.0
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _window(in_size: int, in0: float, scale: float, support: float, xx: int):
+    """Pillow's input window [xmin, xmin + n) of output pixel xx (clamped at the image edges)."""
+    center = in0 + (xx + 0.5) * scale
+    xmin = int(center - support + 0.5)
+    if xmin < 0:
+        xmin = 0
+    xmax = int(center + support + 0.5)
+    if xmax > in_size:
+        xmax = in_size
+    return center, xmin, xmax - xmin
+
+
+@numba.njit(cache=True, nogil=True)
+def _span(in_size: int, in0: float, extent: float, out_size: int):
+    """[first, last) input pixels that all output pixels' windows read, as _coeffs bounds them."""
+    scale = extent / out_size
+    support = _SUPPORT * max(scale, 1.0)
+    _, first, _ = _window(in_size, in0, scale, support, 0)
+    _, xmin, n = _window(in_size, in0, scale, support, out_size - 1)
+    return first, xmin + n
+
+
 @numba.njit(cache=True, nogil=True)
 def _coeffs(in_size: int, in0: float, extent: float, out_size: int):
     """Pillow precompute_coeffs + normalize_coeffs_8bpc: (bounds (out, 2), int32 kernel (out, k))."""
@@ -58,14 +81,7 @@ def _coeffs(in_size: int, in0: float, extent: float, out_size: int):
     ss = 1.0 / filterscale
     one = float(1 << _PRECISION_BITS)
     for xx in range(out_size):
-        center = in0 + (xx + 0.5) * scale
-        xmin = int(center - support + 0.5)
-        if xmin < 0:
-            xmin = 0
-        xmax = int(center + support + 0.5)
-        if xmax > in_size:
-            xmax = in_size
-        xmax -= xmin
+        center, xmin, xmax = _window(in_size, in0, scale, support, xx)
         ww = 0.0
         for x in range(xmax):
             w = _bicubic((x + xmin - center + 0.5) * ss)
@@ -86,8 +102,8 @@ def _clip8(acc: int) -> np.uint8:
 
 
 @numba.njit(cache=True, nogil=True)
-def _resize_into(src, box_x0, box_x_extent, box_y0, box_y_extent, out, flip, scratch):
-    in_h, in_w = src.shape[0], src.shape[1]
+def _resize_into(src, oy, ox, in_h, in_w, box_x0, box_x_extent, box_y0, box_y_extent, out, flip, scratch):
+    # src holds rows oy.. and columns ox.. of an in_h x in_w image (all of it when oy = ox = 0)
     out_h, out_w = out.shape[0], out.shape[1]
     vb, vk = _coeffs(in_h, box_y0, box_y_extent, out_h)
     hb, hk = _coeffs(in_w, box_x0, box_x_extent, out_w)
@@ -100,6 +116,8 @@ def _resize_into(src, box_x0, box_x_extent, box_y0, box_y_extent, out, flip, scr
     x_first = hb[0, 0]
     x_last = hb[out_w - 1, 0] + hb[out_w - 1, 1]
     cols = x_last - x_first
+    if y_first < oy or x_first < ox or y_last > oy + src.shape[0] or x_last > ox + src.shape[1]:
+        raise ValueError("src region does not hold every pixel the resize reads")
     n_src, n_tmp = cols * rows * 3, out_w * rows * 3
     if scratch.size < n_src + 2 * n_tmp:
         scratch = np.empty(n_src + 2 * n_tmp, dtype=np.uint8)
@@ -107,7 +125,7 @@ def _resize_into(src, box_x0, box_x_extent, box_y0, box_y_extent, out, flip, scr
     for y in range(rows):
         for x in range(cols):
             for c in range(3):
-                src_t[x, y * 3 + c] = src[y + y_first, x + x_first, c]
+                src_t[x, y * 3 + c] = src[y + y_first - oy, x + x_first - ox, c]
     tmp_t = scratch[n_src : n_src + n_tmp].reshape((out_w, rows * 3))
     hacc = np.empty(rows * 3, dtype=np.int32)
     for xx in range(out_w):
@@ -151,23 +169,49 @@ def resize_crop(
     box: tuple[float, float, float, float],
     out: np.ndarray,
     flip: bool = False,
+    origin: tuple[int, int] = (0, 0),
+    full_size: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Resize the `box` (left, top, right, bottom; floats, as PIL's) of `src` into `out`.
 
     `src` is H×W×3 uint8 (C-contiguous rows), `out` a preallocated h×w×3 uint8 array (e.g. a
     slot of a batch buffer); `flip` mirrors the result horizontally. Equal, bit for bit, to
     ``Image.fromarray(src).resize((w, h), Image.BICUBIC, box=box)`` (flipped if asked).
+
+    `src` may also be only a region of the image: rows origin[0]... and columns origin[1]... of an
+    image of `full_size` (height, width); `box` is then in the full image's coordinates, and the
+    result is the full image's as long as the region holds `needed_region(...)` (else ValueError).
     """
     if src.ndim != 3 or src.shape[2] not in (3, 4) or src.dtype != np.uint8:
         raise ValueError(f"src must be H×W×3 (or ×4, RGBX) uint8, got {src.shape} {src.dtype}")
     if out.ndim != 3 or out.shape[2] != 3 or out.dtype != np.uint8 or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous h×w×3 uint8 array, got {out.shape} {out.dtype}")
+    oy, ox = (int(v) for v in origin)
+    full_h, full_w = (src.shape[0], src.shape[1]) if full_size is None else (int(v) for v in full_size)
+    if oy < 0 or ox < 0 or oy + src.shape[0] > full_h or ox + src.shape[1] > full_w:
+        raise ValueError(f"src region at {origin} of size {src.shape[:2]} outside a {full_w}x{full_h} image")
     x0, y0, x1, y1 = (np.float32(v) for v in box)
-    if not (0 <= x0 < x1 <= src.shape[1] and 0 <= y0 < y1 <= src.shape[0]):
-        raise ValueError(f"box {box} outside the {src.shape[1]}x{src.shape[0]} image")
+    if not (0 <= x0 < x1 <= full_w and 0 <= y0 < y1 <= full_h):
+        raise ValueError(f"box {box} outside the {full_w}x{full_h} image")
     # Pillow computes the box extent in float32, then the scale in double.
     _resize_into(
-        src, float(x0), float(x1 - x0), float(y0), float(y1 - y0), out, bool(flip),
-        _scratch(src.shape[0] * (src.shape[1] + 2 * out.shape[1]) * 3),
+        src, oy, ox, full_h, full_w, float(x0), float(x1 - x0), float(y0), float(y1 - y0), out,
+        bool(flip), _scratch(src.shape[0] * (src.shape[1] + 2 * out.shape[1]) * 3),
     )
     return out
+
+
+def needed_region(
+    box: tuple[float, float, float, float], out_h: int, out_w: int, full_h: int, full_w: int
+) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): the rows and columns of a full_h x full_w image that resizing `box` into
+    out_h x out_w reads (the crop plus the bicubic support, clamped at the image edges).
+
+    A decoder that produces at least this region gives `resize_crop` exactly the full image's result.
+    """
+    x0, y0, x1, y1 = (np.float32(v) for v in box)
+    if not (0 <= x0 < x1 <= full_w and 0 <= y0 < y1 <= full_h) or out_h < 1 or out_w < 1:
+        raise ValueError(f"box {box} outside the {full_w}x{full_h} image, or empty output")
+    ry0, ry1 = _span(int(full_h), float(y0), float(y1 - y0), int(out_h))
+    rx0, rx1 = _span(int(full_w), float(x0), float(x1 - x0), int(out_w))
+    return int(ry0), int(ry1), int(rx0), int(rx1)

@@ -1,0 +1,20 @@
+"""Builds the optional C extension fastdeit.data._jpeg_region (region JPEG decoding with the
+system's libjpeg-turbo, e.g. apt's libjpeg-dev); everything else is in pyproject.toml.
+
+optional=True: without a compiler or the libjpeg headers the install still succeeds and the CPU
+decoder falls back to whole-image decoding with simplejpeg (see fastdeit.data.cpu_decoder).
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "fastdeit.data._jpeg_region",
+            sources=["fastdeit/data/_jpeg_region.c"],
+            libraries=["jpeg"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        )
+    ]
+)
