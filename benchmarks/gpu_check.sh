@@ -7,7 +7,8 @@
 #
 # Sections are self-contained: each runs under its own `timeout`, writes only its own files and
 # records its status; a failing section does not stop the others. Time budget (seconds):
-#   pytest -m gpu 150 | DALI loader 210 | device augmentation 120 | (append new sections below)
+#   pytest -m gpu 90 | DALI loader 120 | device augmentation 40 | model 130 (compile + CUDA graphs)
+#   | e2e 4 x 45 (DeiT-B/S compiled, as training runs on CUDA) | distill 40  = 600
 set -u
 cd "$(dirname "$0")/.."
 export OUT="${OUT:-benchmarks/results}"
@@ -21,7 +22,7 @@ trap 'echo "== gpu_check status"; cat "$STATUS"' EXIT
 
 # --- tests marked gpu (all issues) -----------------------------------------------------------
 echo "== pytest -m gpu"
-timeout 100 "$PY" -m pytest -m gpu -q -p no:cacheprovider --junitxml="$OUT/pytest_gpu.xml" tests \
+timeout 90 "$PY" -m pytest -m gpu -q -p no:cacheprovider --junitxml="$OUT/pytest_gpu.xml" tests \
     2>&1 | tee "$OUT/pytest_gpu.log" | tail -n 15
 echo "pytest_gpu rc=${PIPESTATUS[0]}" >> "$STATUS"
 
@@ -29,7 +30,7 @@ echo "pytest_gpu rc=${PIPESTATUS[0]}" >> "$STATUS"
 # beside the CPU loader on all cores; writes $OUT/gpu_dali_cuda.json (machine named inside) ----
 echo "== DALI loader benchmark"
 if "$PY" -c "import nvidia.dali" 2>/dev/null; then
-    timeout 150 "$PY" benchmarks/gpu_dali.py --device cuda --json "$OUT/gpu_dali_cuda.json" \
+    timeout 120 "$PY" benchmarks/gpu_dali.py --device cuda --json "$OUT/gpu_dali_cuda.json" \
         2>&1 | tee "$OUT/gpu_dali.log"
     echo "gpu_dali rc=${PIPESTATUS[0]}" >> "$STATUS"
 else
@@ -40,14 +41,14 @@ fi
 # bf16 channels_last) beside timm's per-image PIL pipeline on one CPU core; writes
 # $OUT/augment_cuda.json (machine and GPU named inside) ------------------------------------------
 echo "== device augmentation benchmark"
-timeout 60 "$PY" benchmarks/bench_augment.py --device cuda --images 1024 --batch 256 --threads 1 \
+timeout 40 "$PY" benchmarks/bench_augment.py --device cuda --images 1024 --batch 256 --threads 1 \
     --seconds 5 --json "$OUT/augment_cuda.json" 2>&1 | tee "$OUT/augment_cuda.log"
 echo "augment_cuda rc=${PIPESTATUS[0]}" >> "$STATUS"
 
 # --- model step (issue 8): img/s and MFU of DeiT-Ti/S/B, attention backends (eager) and
 # torch.compile, bf16, batch 256 -----------------------------------------------------------------
 echo "== model benchmark"
-timeout 120 "$PY" -m fastdeit bench model --device cuda --json "$OUT/gpu_model.json" 2>&1 | tee "$OUT/gpu_model.log"
+timeout 130 "$PY" -m fastdeit bench model --device cuda --json "$OUT/gpu_model.json" 2>&1 | tee "$OUT/gpu_model.log"
 echo "gpu_model rc=${PIPESTATUS[0]}" >> "$STATUS"
 
 # --- end to end (issue 8): loader -> device augmentation -> step for DeiT-B and DeiT-S, CPU
@@ -55,7 +56,7 @@ echo "gpu_model rc=${PIPESTATUS[0]}" >> "$STATUS"
 echo "== e2e benchmark"
 for preset in deit_b_300ep deit_s_300ep; do
     for loader in cpu dali; do
-        timeout 30 "$PY" -m fastdeit bench e2e --preset "$preset" --loader "$loader" --device cuda \
+        timeout 45 "$PY" -m fastdeit bench e2e --preset "$preset" --loader "$loader" --device cuda \
             --json "$OUT/gpu_e2e_${preset}_${loader}.json" 2>&1 | tee -a "$OUT/gpu_e2e.log"
         echo "gpu_e2e_${preset}_${loader} rc=${PIPESTATUS[0]}" >> "$STATUS"
     done
@@ -64,5 +65,5 @@ done
 # --- distillation (issue 7): training-step img/s of DeiT-B distilled without distillation, with
 # the online RegNetY-16GF teacher, and from the teacher-logit cache ------------------------------
 echo "== distillation benchmark"
-timeout 50 "$PY" -m fastdeit bench distill --device cuda --json "$OUT/gpu_distill.json" 2>&1 | tee "$OUT/gpu_distill.log"
+timeout 40 "$PY" -m fastdeit bench distill --device cuda --json "$OUT/gpu_distill.json" 2>&1 | tee "$OUT/gpu_distill.log"
 echo "gpu_distill rc=${PIPESTATUS[0]}" >> "$STATUS"

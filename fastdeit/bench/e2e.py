@@ -17,7 +17,9 @@ from fastdeit.config.load import build_config
 from fastdeit.config.schema import DistillConfig
 from fastdeit.data.beton import BetonReader
 from fastdeit.data.plan import PlanConfig
+from fastdeit.distill.loss import distillation_loss
 from fastdeit.models import create_model
+from fastdeit.models.compile import maybe_compile
 from fastdeit.train.optim import build_optimizer
 from fastdeit.train.step import StepContext, train_step
 
@@ -92,8 +94,9 @@ def run(preset: str = "deit_s_300ep", *, data: str | None = None, overrides: lis
         model = create_model(config.model, num_classes, config.data.img_size).to(dev)
         model = model.to(memory_format=torch.channels_last)
         optimizer = build_optimizer(model, config.optim, config.data.global_batch, dev)
-        ctx = StepContext(model=model, optimizer=optimizer, scaler=None, ema=None, teacher=None,
-                          distill=DistillConfig(), precision="auto", clip_grad=0.0, device=dev)
+        ctx = StepContext(model=maybe_compile(model, config.model, dev), optimizer=optimizer, scaler=None,
+                          ema=None, teacher=None, distill=DistillConfig(), precision="auto", clip_grad=0.0,
+                          device=dev, loss_fn=maybe_compile(distillation_loss, config.model, dev))
         wait, wall_start, cpu_start = measure(fast_loader, augment, ctx, dev, steps, warmup)
         total = time.perf_counter() - wall_start
         cpu_end = os.times()

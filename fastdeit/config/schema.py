@@ -65,7 +65,11 @@ class ModelConfig:
     depth: int = 0
     num_heads: int = 0
     channels_last: bool = True  # NHWC input: the patch-embed conv is faster on GPU
-    compile: bool = False  # torch.compile the model
+    # torch.compile of the model and the loss (speed only: same maths). auto = on CUDA, off on CPU,
+    # where compiling costs more than a short run gains.
+    compile: str = "auto"  # auto | on | off
+    # torch.compile mode; "reduce-overhead" adds CUDA graphs (bench model's "compiled-cudagraphs" row)
+    compile_mode: str = "default"
     init_checkpoint: str = ""  # fine-tuning: weights to start from (pos_embed interpolated)
 
 

@@ -14,8 +14,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from fastdeit.config.load import config_to_dict
 from fastdeit.config.schema import TrainConfig
+from fastdeit.distill.loss import distillation_loss
 from fastdeit.eval.evaluate import autocast_dtype, evaluate
 from fastdeit.models import create_model
+from fastdeit.models.compile import maybe_compile
 from fastdeit.models.factory import is_distilled
 from fastdeit.train import checkpoint as ckpt
 from fastdeit.train.data_source import Batches, build_train_data, build_val_loader, resolve_paths
@@ -101,6 +103,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
         self.teacher = self.build_teacher()
         self.ddp_model = self.wrap_model()
+        self.loss_fn = maybe_compile(distillation_loss, self.config.model, self.device)
         self.steps_per_epoch = len(self.train_data.loader)
         if self.steps_per_epoch == 0:
             raise ValueError(f"data.train {train_path}: too few samples for one global batch of "
@@ -137,8 +140,7 @@ class Trainer:
 
     def wrap_model(self):
         model = self.model
-        if self.config.model.compile:
-            model = torch.compile(model)
+        model = maybe_compile(model, self.config.model, self.device)
         if self.dist.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
             model = DistributedDataParallel(model, device_ids=ids)
@@ -260,7 +262,7 @@ class Trainer:
         return StepContext(model=self.ddp_model, optimizer=self.optimizer, scaler=self.scaler, ema=self.ema,
                            teacher=self.teacher, distill=self.config.distill,
                            precision=self.config.run.precision, clip_grad=self.config.optim.clip_grad,
-                           device=self.device)
+                           device=self.device, loss_fn=self.loss_fn)
 
     def evaluate_and_log(self, epoch: int, progress: Progress) -> dict[str, Any]:
         model = unwrap(self.model)

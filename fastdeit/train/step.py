@@ -5,6 +5,7 @@ Losses accumulate on the device; nothing here synchronises with the host.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -26,6 +27,7 @@ class StepContext:
     precision: str
     clip_grad: float
     device: torch.device
+    loss_fn: Callable[..., torch.Tensor] = distillation_loss  # torch.compile'd when model.compile is on
 
 
 def split_heads(outputs) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -45,7 +47,7 @@ def train_step(ctx: StepContext, images: torch.Tensor, targets: torch.Tensor, lr
             teacher_logits = ctx.teacher(images)  # deit: the teacher sees the final mixed input
     with autocast_for(ctx.device, ctx.precision):
         cls_logits, dist_logits = split_heads(ctx.model(images))
-    loss = distillation_loss(cls_logits, dist_logits, targets, teacher_logits, ctx.distill.kind,
+    loss = ctx.loss_fn(cls_logits, dist_logits, targets, teacher_logits, ctx.distill.kind,
                              ctx.distill.alpha, ctx.distill.tau)
     ctx.optimizer.zero_grad(set_to_none=True)
     if ctx.scaler is not None:

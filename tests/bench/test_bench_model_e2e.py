@@ -21,6 +21,7 @@ def test_bench_model_tiny_reports_each_attention_backend(capsys):
     assert set(rows) == {"default", "math"}
     assert all(r["img_per_s"] > 0 and r["tflops_per_s"] > 0 for r in rows.values())
     assert rows["math"]["mfu"] is None  # no peak known for a CPU: MFU is not made up
+    assert rows["default"]["ran"] == "flash" and rows["math"]["ran"] == "math"  # the kernel observed
 
 
 def test_bench_e2e_tiny_measures_the_whole_path(tmp_path):

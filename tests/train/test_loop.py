@@ -153,7 +153,7 @@ def test_gradient_clipping_bounds_the_update():
 
 def test_compiled_model_trains_and_saves_plain_weights(tiny_folders, tmp_path):
     train_dir, _ = tiny_folders
-    overrides = tiny_overrides(train_dir, None, tmp_path / "compiled", "model.compile=true", "run.max_steps=1",
+    overrides = tiny_overrides(train_dir, None, tmp_path / "compiled", "model.compile=on", "run.max_steps=1",
                                "model.depth=1")
     train(build_config("deit_ti_300ep", overrides=overrides))
     blob = load_checkpoint(tmp_path / "compiled" / "checkpoint.pt")
@@ -161,3 +161,27 @@ def test_compiled_model_trains_and_saves_plain_weights(tiny_folders, tmp_path):
     assert not any(k.startswith("_orig_mod") for k in blob["model"])  # loadable by an uncompiled model
     step = [r for r in read_metrics(tmp_path / "compiled" / "metrics.jsonl") if r["kind"] == "step"]
     assert len(step) == 1 and 0 < step[0]["loss"] < 10
+
+
+@pytest.mark.parametrize("setting, compiled", [("auto", False), ("on", True), ("off", False)])
+def test_compile_setting_compiles_model_and_loss_on_cpu_only_when_on(tiny_folders, tmp_path, setting, compiled):
+    # model.compile = auto means CUDA only: on a CPU the compile time outweighs a short run's gain.
+    from fastdeit.distill.loss import distillation_loss
+    from fastdeit.train.distributed import init_distributed, shutdown_distributed
+    from fastdeit.train.loop import Trainer
+
+    train_dir, _ = tiny_folders
+    config = build_config("deit_ti_300ep", overrides=tiny_overrides(train_dir, None, tmp_path / "c",
+                                                                     f"model.compile={setting}"))
+    try:
+        trainer = Trainer(config, None, init_distributed("cpu"))
+        assert isinstance(trainer.ddp_model, torch._dynamo.eval_frame.OptimizedModule) == compiled
+        assert (trainer.step_context().loss_fn is not distillation_loss) == compiled
+    finally:
+        shutdown_distributed()
+
+
+def test_compile_mode_is_validated(tiny_folders, tmp_path):
+    train_dir, _ = tiny_folders
+    with pytest.raises(ValueError, match="model.compile_mode"):
+        build_config("deit_ti_300ep", overrides=tiny_overrides(train_dir, None, tmp_path, "model.compile_mode=fast"))
