@@ -12,6 +12,7 @@ import sys
 SUBCOMMAND_MODULES = [
     "fastdeit.cli.train",
     "fastdeit.cli.eval",
+    "fastdeit.cli.analyze",
     "fastdeit.cli.presets",
     "fastdeit.cli.prepare",
     "fastdeit.cli.inspect",
