@@ -11,6 +11,11 @@ The single ops are public too: `fastdeit.augment.ops.<timm op name>(images, magn
 """
 
 from . import ops
+
+# Bumped whenever an op's output pixels change for the same plan draws: teacher-logit caches
+# record it (fastdeit.distill.cache_identity) and a cache built with another version is refused.
+AUGMENT_VERSION = 1
+
 from .erasing import random_erase
 from .mixup import mix, smoothed_one_hot
 from .normalize import normalize
@@ -18,5 +23,5 @@ from .params import AugmentParams
 from .pipeline import DeviceAugment
 from .rand_augment import rand_augment
 
-__all__ = ["AugmentParams", "DeviceAugment", "mix", "normalize", "ops", "rand_augment", "random_erase",
+__all__ = ["AUGMENT_VERSION", "AugmentParams", "DeviceAugment", "mix", "normalize", "ops", "rand_augment", "random_erase",
            "smoothed_one_hot"]

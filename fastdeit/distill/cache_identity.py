@@ -65,9 +65,9 @@ def view_recipe(
         "std": [float(s) for s in std],
         "input_dtype": str(input_dtype).removeprefix("torch."),
         "decoder": decoder,
-        # bumped by fastdeit.augment when an op's pixels change for the same draws (None: unversioned)
-        "augment_version": getattr(fastdeit.augment, "AUGMENT_VERSION", None),
-        "decoder_version": getattr(fastdeit.data.cpu_decoder, "DECODER_VERSION", None),  # same, crop/resize
+        # bumped when an op's (or the crop/resize's) pixels change for the same plan draws
+        "augment_version": fastdeit.augment.AUGMENT_VERSION,
+        "decoder_version": fastdeit.data.cpu_decoder.DECODER_VERSION,
     }
 
 

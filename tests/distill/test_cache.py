@@ -254,3 +254,15 @@ def test_cuda_bf16_cache_equals_the_online_teacher(setup):
         torch.testing.assert_close(cached, online, rtol=2e-2, atol=5e-2)
     loader.close()
     cache.close()
+
+
+@pytest.mark.parametrize("module, name", [("fastdeit.augment", "AUGMENT_VERSION"),
+                                          ("fastdeit.data.cpu_decoder", "DECODER_VERSION")])
+def test_a_cache_from_other_augmentation_or_decoder_pixels_is_refused(setup, full, monkeypatch, module, name):
+    # same plan draws but changed op/resize pixels: the teacher saw other inputs than training will
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module(module), name, 999)
+    views = run_views(BetonReader(setup.data.train), setup.data, setup.augment, CPU, "fp32")
+    with TeacherCache(full) as cache, pytest.raises(ValueError, match="recipe"):
+        cache.check_matches(**{**run_fields(setup), "recipe": views.recipe_hash})
