@@ -83,6 +83,7 @@ class DistillConfig:
     alpha: float = 0.5  # deit --distillation-alpha
     tau: float = 1.0  # deit --distillation-tau
     cache: str = ""  # teacher-logit cache file; empty = online teacher
+    teacher_compile: str = "auto"  # auto | on | off: torch.compile the teacher (auto = on CUDA only)
 
 
 @dataclass

@@ -11,6 +11,7 @@ CHOICES = {
     "augment.remode": ("pixel", "rand", "const"),
     "augment.mixup_mode": ("batch",),
     "distill.kind": ("none", "soft", "hard", "hard_cls"),
+    "distill.teacher_compile": ("auto", "on", "off"),
     "model.compile": ("auto", "on", "off"),
     "model.compile_mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
     "optim.name": ("adamw",),

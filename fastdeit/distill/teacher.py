@@ -58,7 +58,7 @@ def load_teacher(cfg: DistillConfig, num_classes: int, device: torch.device) -> 
     state = read_teacher_state(path)
     teacher = teacher_from_fastdeit_checkpoint(cfg, path, num_classes)
     if teacher is not None:
-        return prepare_for_inference(teacher, device)
+        return prepare_for_inference(teacher, device, cfg.teacher_compile)
     if cfg.teacher not in timm.list_models():
         raise ValueError(f"distill.teacher = {cfg.teacher!r}: not a timm model")
     teacher = timm.create_model(cfg.teacher, pretrained=False, num_classes=num_classes)
@@ -67,11 +67,15 @@ def load_teacher(cfg: DistillConfig, num_classes: int, device: torch.device) -> 
     except RuntimeError as err:
         raise ValueError(f"distill.teacher_checkpoint: {cfg.teacher_checkpoint} does not fit "
                          f"{cfg.teacher} with {num_classes} classes: {str(err).splitlines()[0]}") from None
-    return prepare_for_inference(teacher, device)
+    return prepare_for_inference(teacher, device, cfg.teacher_compile)
 
 
-def prepare_for_inference(teacher: nn.Module, device: torch.device) -> nn.Module:
+def prepare_for_inference(teacher: nn.Module, device: torch.device, compile: str = "off") -> nn.Module:
+    """Eval mode, frozen, channels_last on CUDA (NHWC convolutions), compiled when `compile` says so
+    (auto = on CUDA only, as `model.compile`)."""
     teacher.to(device).eval().requires_grad_(False)
     if device.type == "cuda":
         teacher = teacher.to(memory_format=torch.channels_last)
+    if compile == "on" or (compile == "auto" and device.type == "cuda"):
+        teacher = torch.compile(teacher)
     return teacher
