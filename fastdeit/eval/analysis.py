@@ -203,7 +203,8 @@ def _load_teacher(path: Path, model_name: str, num_classes: int, device: torch.d
     from fastdeit.config.schema import DistillConfig
     from fastdeit.distill.teacher import load_teacher
 
-    cfg = DistillConfig(kind="hard", teacher=model_name, teacher_checkpoint=str(path))
+    # one pass over the val set: compiling the teacher would cost more than it saves
+    cfg = DistillConfig(kind="hard", teacher=model_name, teacher_checkpoint=str(path), teacher_compile="off")
     try:
         return load_teacher(cfg, num_classes, device)
     except ValueError as err:
