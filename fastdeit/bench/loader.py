@@ -31,6 +31,7 @@ import torch
 
 from fastdeit.bench.machine import describe_machine
 from fastdeit.data.beton import BetonReader, BetonWriter
+from fastdeit.data.cpu_decoder import REGION_DECODE_AVAILABLE
 from fastdeit.data.loader import FastLoader
 from fastdeit.data.plan import PlanConfig
 from fastdeit.data.sample_images import photo_crops
@@ -100,10 +101,10 @@ def epoch_rate(epochs: Epochs) -> tuple[float, float]:
     return done / wall, cpu / done * 1e3
 
 
-def fastdeit_epochs(beton: Path, threads: int):
+def fastdeit_epochs(beton: Path, threads: int, region_decode: bool = True):
     reader = BetonReader(beton)
     cfg = PlanConfig(img_size=224, global_batch=BATCH, mix_group=64, repeated_aug=1, epoch_multiple=1)
-    loader = FastLoader(reader, cfg, seed=0, threads=threads, prefetch=2)
+    loader = FastLoader(reader, cfg, seed=0, threads=threads, prefetch=2, region_decode=region_decode)
     return Epochs(lambda: iter(loader))
 
 
@@ -205,6 +206,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=3, help="timed epochs per loader (median)")
     ap.add_argument("--no-reference", action="store_true")
+    ap.add_argument("--decode-ab", action="store_true",
+                    help="also time fastdeit decoding whole JPEGs (simplejpeg), beside region decoding")
     ap.add_argument("--json", default="benchmarks/results/loader_cpu.json")
     ap.add_argument("--note", default="", help="free text stored with the results (e.g. machine load)")
     args = ap.parse_args(argv)
@@ -212,15 +215,19 @@ def main(argv: list[str] | None = None) -> dict:
 
     cmd = " ".join(["python", "benchmarks/bench_loader.py"] + (sys.argv[1:] if argv is None else argv))
     result = {"machine": describe_machine(), "command": cmd,
-              "task": f"RandomResizedCrop 224 bicubic + flip -> uint8 batches of {BATCH}", "rows": []}
+              "task": f"RandomResizedCrop 224 bicubic + flip -> uint8 batches of {BATCH}",
+              "region_decode": REGION_DECODE_AVAILABLE, "rows": []}
+    mine = "fastdeit FastLoader (threads, " + ("region decode)" if REGION_DECODE_AVAILABLE else "full decode)")
     with tempfile.TemporaryDirectory() as tmp:
         sets = [(Path(args.data), None, "given")] if args.data else [
             (*make_data(Path(tmp), args.images, m), m) for m in args.max_res
         ]
         for beton, folder, max_res in sets:
             for w in args.workers:
-                loaders = {"fastdeit FastLoader (threads)": fastdeit_epochs(beton, w),
-                           "FFCV Loader (workers)": ffcv_epochs(beton, w)}
+                loaders = {mine: fastdeit_epochs(beton, w)}
+                if args.decode_ab and REGION_DECODE_AVAILABLE:
+                    loaders["fastdeit FastLoader full decode (threads)"] = fastdeit_epochs(beton, w, False)
+                loaders["FFCV Loader (workers)"] = ffcv_epochs(beton, w)
                 if folder is not None and not args.no_reference:
                     loaders["reference DataLoader RRC+flip (workers)"] = reference_epochs(folder, w, False)
                     loaders["reference DataLoader deit full CPU recipe (workers)"] = \

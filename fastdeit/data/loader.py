@@ -70,6 +70,7 @@ class FastLoader:
 
     reader: a BetonReader (or any SampleSource with `labels` and `fingerprint`).
     threads: decode threads; prefetch: batches decoded ahead of the one being consumed.
+    dct_scaling, region_decode: CpuDecoder's (region_decode=False only for A/B benchmarks).
     device: where images and labels go ("cpu", "cuda", torch.device); pinned buffers and
     non-blocking copies on CUDA. An iteration yields the rest of the current epoch from `step`
     (nothing if the epoch is done); when it runs to its end the loader moves to the next epoch,
@@ -87,6 +88,7 @@ class FastLoader:
         prefetch: int = 2,
         device: str | torch.device = "cpu",
         dct_scaling: bool = True,
+        region_decode: bool = True,
     ) -> None:
         if prefetch < 0:
             raise ValueError(f"prefetch must be >= 0, got {prefetch}")
@@ -108,7 +110,9 @@ class FastLoader:
                 f"(epoch = floor(N / {plan_cfg.epoch_multiple}) * {plan_cfg.epoch_multiple} samples)"
             )
         self.local_batch = len(self.groups) * plan_cfg.mix_group
-        self.decoder = CpuDecoder(reader, threads=threads, dct_scaling=dct_scaling)
+        self.decoder = CpuDecoder(
+            reader, threads=threads, dct_scaling=dct_scaling, region_decode=region_decode
+        )
         self._cuda = self.device.type == "cuda"
         self._slots: list[_Slot] = []
         self.epoch = 0
