@@ -136,15 +136,15 @@ def run(models: tuple[str, ...] = tuple(PAPER_GMACS), *, batch: int = 256, img_s
                     rows.append(result.__dict__)
                 except RuntimeError as err:  # a backend this GPU lacks: report, do not stop
                     rows.append({"model": name, "mode": mode, "attention": attention, "error": str(err)[:200]})
+                if print_table:  # row by row: a run stopped by a time limit keeps what it measured
+                    print(format_table(rows[-1:], header=len(rows) == 1), flush=True)
     result = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
               "dtype": str(dtype), "peak_tflops": peak_value, "img_size": img_size, "rows": rows}
-    if print_table:
-        print(format_table(rows))
     return result
 
 
-def format_table(rows: list[dict]) -> str:
-    lines = [f"{'model':<28} {'mode':<19} {'attention':<10} {'ran':<9} {'img/s':>10} {'TFLOP/s':>9} {'MFU':>6}"]
+def format_table(rows: list[dict], header: bool = True) -> str:
+    lines = [] if not header else [f"{'model':<28} {'mode':<19} {'attention':<10} {'ran':<9} {'img/s':>10} {'TFLOP/s':>9} {'MFU':>6}"]
     for r in rows:
         if "error" in r:
             lines.append(f"{r['model']:<28} {r['mode']:<19} {r['attention']:<10} unavailable: {r['error'][:60]}")

@@ -24,6 +24,8 @@ def register(subparsers) -> None:
     p.add_argument("--loader", default="cpu", choices=("cpu", "dali"), help="loader for `loader` and `e2e`")
     p.add_argument("--preset", default="deit_s_300ep", help="recipe for `e2e`")
     p.add_argument("--data", help="an existing .beton for `loader` and `e2e` (default: generated photo crops)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override one recipe key for `e2e` (e.g. model.compile=off); repeatable")
     p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
                    help="write results as JSON to FILE (or stdout without FILE)")
     p.set_defaults(func=run)
@@ -85,10 +87,10 @@ def bench_e2e(args) -> dict:
     from fastdeit.bench.e2e import run as e2e_run
 
     if args.tiny:
-        return e2e_run(args.preset, data=args.data, overrides=TINY_MODEL_SET, steps=3, warmup=1, images=64,
+        return e2e_run(args.preset, data=args.data, overrides=TINY_MODEL_SET + args.overrides, steps=3, warmup=1, images=64,
                        max_res=96, device=args.device, loader=args.loader)
     return e2e_run(args.preset, data=args.data, device=args.device, loader=args.loader, images=2048, max_res=512,
-                   overrides=["data.global_batch=256", "data.workers=16"])
+                   overrides=["data.global_batch=256", "data.workers=16", *args.overrides])
 
 
 def bench_distill(args) -> dict:
