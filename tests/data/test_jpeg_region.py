@@ -178,3 +178,21 @@ def test_extension_is_built_where_libjpeg_headers_and_a_compiler_exist():
     if not os.path.exists("/usr/include/jpeglib.h"):
         pytest.skip("no /usr/include/jpeglib.h")
     assert REGION_DECODE_AVAILABLE
+
+
+def test_batches_are_the_same_with_region_decode_on_or_off_and_any_thread_count(tmp_path, photos):
+    from fastdeit.data.beton import BetonReader, BetonWriter
+    from fastdeit.data.cpu_decoder import CpuDecoder
+    from fastdeit.data.plan import PlanConfig, make_plan
+
+    with BetonWriter(tmp_path / "p.beton", "jpg", max_resolution=None, jpeg_quality=90) as w:
+        for k, (h, wd) in enumerate([(301, 447), (427, 640), (250, 199), (97, 131)] * 2):
+            w.add(np.ascontiguousarray(photos[k % 2][k : k + h, :wd]), k)
+    r = BetonReader(tmp_path / "p.beton")
+    cfg = PlanConfig(img_size=48, global_batch=8, mix_group=4, repeated_aug=1, epoch_multiple=1)
+    plan = make_plan(cfg, 0, 0, 0, r.widths, r.heights)
+    batches = []
+    for threads, region in [(1, True), (2, True), (2, False)]:
+        with CpuDecoder(r, threads=threads, chunk=3, region_decode=region) as dec:
+            batches.append(dec.decode(plan))
+    assert np.array_equal(batches[0], batches[1]) and np.array_equal(batches[0], batches[2])
