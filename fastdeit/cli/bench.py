@@ -24,6 +24,8 @@ def register(subparsers) -> None:
     p.add_argument("--loader", default="cpu", choices=("cpu", "dali"), help="loader for `loader` and `e2e`")
     p.add_argument("--preset", default="deit_s_300ep", help="recipe for `e2e`")
     p.add_argument("--data", help="an existing .beton for `loader` and `e2e` (default: generated photo crops)")
+    p.add_argument("--decode-ab", action="store_true",
+                   help="`loader`: also time fastdeit decoding whole JPEGs, beside region decoding")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override one recipe key for `e2e` (e.g. model.compile=off); repeatable")
     p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
@@ -61,7 +63,7 @@ def bench_loader(args) -> dict:
         return dali_run(args.data, device=device)  # with the CPU loader's rows beside DALI's
     from fastdeit.bench.loader import main as loader_main
 
-    argv = ["--json", ""] + (["--data", args.data] if args.data else [])
+    argv = ["--json", ""] + (["--data", args.data] if args.data else []) + (["--decode-ab"] if args.decode_ab else [])
     if args.tiny:
         argv += ["--images", "64", "--max-res", "128", "--workers", "1", "--rounds", "1"]
     return loader_main(argv)
