@@ -1,8 +1,9 @@
 """Decode + RandomResizedCrop + flip of planned samples into a uint8 NHWC batch, on threads.
 
-Why threads: libjpeg-turbo (through simplejpeg) and the numba resize kernel both release the
-GIL, so a ThreadPoolExecutor scales over cores without the pickling and shared-memory plumbing
-of worker processes, and every sample is written straight into its row of the batch buffer.
+Why threads: libjpeg-turbo (through simplejpeg or fastdeit.data._jpeg_region) and the numba
+resize kernel both release the GIL, so a ThreadPoolExecutor scales over cores without the
+pickling and shared-memory plumbing of worker processes, and every sample is written straight
+into its row of the batch buffer.
 
 Why DCT scaling: libjpeg-turbo can decode at 1/2, 1/4 or 1/8 scale in the DCT domain, which
 skips most of the IDCT and colour conversion. It is used only when the crop, scaled, is still
@@ -17,7 +18,8 @@ edges), plus one column each side, because fancy chroma upsampling treats a hori
 an image edge and so changes the region's outermost columns (rows are exact: jpeg_skip_scanlines
 keeps the upsampler's context). The result is bit-identical to decoding the whole image with
 simplejpeg (tests/data/test_jpeg_region.py), which stays the fallback when the extension was not
-built (no compiler or no libjpeg headers at install time).
+built (no compiler or no libjpeg headers at install time). Corrupt or truncated data raises
+ValueError as simplejpeg's does, except damage below the crop's last row, which is never read.
 
 Each sample's pixels are a pure function of (stored bytes, plan row), so batches are bit-identical
 whatever the number of threads.

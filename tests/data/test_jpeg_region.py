@@ -128,6 +128,10 @@ def test_corrupt_truncated_or_mismatched_jpegs_raise_value_error(photos):
     garbled[len(data) // 3 : len(data) // 3 + 200] = 0xFF  # markers in the entropy-coded data
     with pytest.raises(ValueError):
         decode_crop_resize(garbled, True, 300, 200, bottom, False, out)
+    top = (0, 0, 40, 300)  # damage below the crop's last row is never read: the intact pixels
+    intact = decode_crop_resize(data, True, 300, 200, top, False, np.empty((32, 32, 3), np.uint8))
+    cut = decode_crop_resize(data[: len(data) * 3 // 4], True, 300, 200, top, False, out)
+    assert np.array_equal(cut, intact)
     with pytest.raises(ValueError, match="expected"):  # stored size disagrees with the JPEG's
         decode_crop_resize(data, True, 301, 200, bottom, False, out)
     buf = np.empty(200 * 300 * 3, np.uint8)
