@@ -1,6 +1,6 @@
 """`fastdeit teacher-cache`: compute the teacher's logits for a run's views once, offline.
 
-    fastdeit teacher-cache --preset NAME --teacher-checkpoint CKPT --out FILE [--epochs A:B]
+    fastdeit teacher-cache --preset NAME [--teacher-checkpoint CKPT] [--out FILE] [--epochs A:B]
                            [--shard i/n] [--resume] [--k K] [--data TRAIN.beton] [--set k=v]...
     fastdeit teacher-cache merge OUT PART...
 """
@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     add_config_arguments(p)
     p.add_argument("--data", help="training data (.beton); default data.train of the config")
     p.add_argument("--teacher-checkpoint", help="teacher weights (default distill.teacher_checkpoint)")
-    p.add_argument("--out", help="cache file to write")
+    p.add_argument("--out", help="cache file to write (default distill.cache of the config)")
     p.add_argument("--epochs", default=None, metavar="A:B", help="epochs [A, B) (default 0:schedule.epochs)")
     p.add_argument("--k", type=int, default=None, help="top-k logits per sample (default 1 for hard, 10 for soft)")
     p.add_argument("--shard", default="0/1", metavar="i/n", help="build the i-th of n parts of the steps")
@@ -62,8 +62,6 @@ def run(args: argparse.Namespace) -> int:
     from fastdeit.config.load import build_config
     from fastdeit.distill.build_cache import build_teacher_cache
 
-    if not args.out:
-        raise ValueError("--out FILE is required")
     if not args.preset and not args.config:
         raise ValueError("give --preset NAME or --config FILE (the run whose views the cache holds)")
     overrides = list(args.overrides)
@@ -71,10 +69,13 @@ def run(args: argparse.Namespace) -> int:
         if flag is not None:
             overrides.append(f"{key}={json.dumps(flag)}")
     config = build_config(args.preset, args.config, overrides)
+    out_path = args.out or config.distill.cache
+    if not out_path:
+        raise ValueError("--out FILE is required (the config sets no distill.cache)")
     epochs = parse_pair(args.epochs, ":", "--epochs") if args.epochs else (0, config.schedule.epochs)
     shard = parse_pair(args.shard, "/", "--shard")
     out = build_teacher_cache(
-        args.out, data=config.data, augment=config.augment, distill=config.distill, seed=config.run.seed,
+        out_path, data=config.data, augment=config.augment, distill=config.distill, seed=config.run.seed,
         epochs=epochs, k=args.k, device=config.run.device, precision=config.run.precision, shard=shard,
         resume=args.resume, threads=args.threads or config.data.workers, micro_batch=args.micro_batch,
         max_steps=args.max_steps, progress=not args.no_progress,

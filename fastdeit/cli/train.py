@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 
 from fastdeit.cli.config_args import add_config_arguments
 
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.preset and not args.config:
         raise ValueError("give --preset NAME or --config FILE (see `fastdeit presets list`)")
     config = build_config(args.preset, args.config, overrides)
+    check_distill_inputs(config, args)
     final = train(config, preset=args.preset, resume=args.resume)
     if args.json:
         print(json.dumps(final, indent=2))
@@ -44,3 +46,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"final: top1 {final['top1']:.2f}% top5 {final['top5']:.2f}%"
               + (f" (EMA top1 {final['ema']['top1']:.2f}%)" if "ema" in final else ""))
     return 0
+
+
+def check_distill_inputs(config, args: argparse.Namespace) -> None:
+    """Before any work: a run reading a teacher cache needs the teacher and the cache; say which
+    command makes the one that is missing (the teacher first: the cache is built from it)."""
+    from pathlib import Path
+
+    from fastdeit.distill.teacher import train_first_hint
+
+    distill = config.distill
+    if distill.kind == "none" or not distill.cache:
+        return
+    teacher = Path(distill.teacher_checkpoint)
+    if distill.teacher_checkpoint and not teacher.is_file():
+        raise ValueError(f"distill.teacher_checkpoint: no such file {teacher}{train_first_hint(teacher)}")
+    if not Path(distill.cache).is_file():
+        command = ["fastdeit", "teacher-cache"]
+        command += ["--preset", args.preset] if args.preset else []
+        command += ["--config", args.config] if args.config else []
+        command += ["--data", args.data] if args.data is not None else []
+        for item in args.overrides:
+            command += ["--set", item]
+        raise ValueError(f"distill.cache: no such file {distill.cache}; build it first: {shlex.join(command)}")

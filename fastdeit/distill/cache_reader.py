@@ -197,7 +197,10 @@ def open_for_run(
     DeviceAugment(augment, C, out_dtype=teacher_input_dtype(device, precision))) is refused.
     """
     views = run_views(reader, data, augment, torch.device(device), precision, device_augment)
-    name, checksum = teacher_identity(distill)
+    name, checksum = teacher_identity(distill)  # first: a missing teacher says how to train it
+    if not Path(path).is_file():
+        raise ValueError(f"distill.cache: no such file {path}; build it first with `fastdeit teacher-cache` "
+                         "and this run's --preset/--config/--set (it writes distill.cache by default)")
     cache = TeacherCache(path, prefetch=prefetch)
     try:
         cache.check_matches(dataset=views.dataset, seed=int(seed), recipe=views.recipe_hash,

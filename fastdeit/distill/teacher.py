@@ -11,11 +11,26 @@ from torch import nn
 from fastdeit.config.schema import DistillConfig
 
 
+def train_first_hint(path: Path) -> str:
+    """For a missing runs/NAME/best.pt where NAME is a preset: the command that writes it."""
+    from fastdeit.config.presets import preset_names
+
+    if path.name not in ("best.pt", "checkpoint.pt") or path.parent.parent.name != "runs":
+        return ""
+    try:
+        known = preset_names()
+    except ValueError:  # no preset folder: nothing to suggest
+        return ""
+    name = path.parent.name
+    if name not in known:
+        return ""
+    return f" (run `fastdeit train --preset {name}` first: it writes {path})"
+
+
 def read_teacher_state(path: Path) -> dict:
     """deit's released teacher file keeps the state dict under `model`; a bare state dict works too."""
     if not path.is_file():
-        raise ValueError(f"distill.teacher_checkpoint: no such file {path} (for demo_distilled, run "
-                         "`fastdeit train --preset demo` first: it writes runs/demo/best.pt)")
+        raise ValueError(f"distill.teacher_checkpoint: no such file {path}{train_first_hint(path)}")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means a bad file

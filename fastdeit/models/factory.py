@@ -2,6 +2,10 @@
 
 timm's VisionTransformer uses truncated-normal init (std .02) and, where torch has it,
 `F.scaled_dot_product_attention` (its `fused_attn` path) — the FlashAttention/cuDNN kernels on GPU.
+
+Any other timm model (a convnet teacher such as `test_resnet` or `regnety_160`) builds too, at
+timm's own architecture: image size and the ViT fields (patch_size, embed_dim, depth, num_heads)
+are passed only to the ViT families, which take them; setting them for another model is an error.
 """
 
 from __future__ import annotations
@@ -20,6 +24,14 @@ from fastdeit.config.schema import ModelConfig
 NO_WEIGHT_DECAY_NAMES = ("pos_embed", "cls_token", "dist_token")
 
 
+# timm modules whose models take img_size, patch_size, embed_dim, depth and num_heads (VisionTransformer)
+VIT_MODULES = ("vision_transformer", "deit")
+
+
+def is_vit_family(name: str) -> bool:
+    return timm.models.is_model_in_modules(name, VIT_MODULES)
+
+
 def architecture_overrides(cfg: ModelConfig) -> dict[str, int]:
     fields = {"patch_size": cfg.patch_size, "embed_dim": cfg.embed_dim, "depth": cfg.depth,
               "num_heads": cfg.num_heads}
@@ -31,14 +43,23 @@ def create_model(cfg: ModelConfig, num_classes: int, img_size: int) -> nn.Module
     if cfg.name not in timm.list_models():
         raise ValueError(f"model.name = {cfg.name!r}: not a timm model "
                          f"(e.g. {', '.join(timm.list_models('deit_*')[:4])}, ...)")
+    if is_vit_family(cfg.name):
+        shape = {"img_size": img_size, **architecture_overrides(cfg)}
+    else:  # a convnet is size-agnostic (global pooling); its width and depth are its name's
+        overrides = architecture_overrides(cfg)
+        if overrides:
+            keys = ", ".join(f"model.{k} = {v}" for k, v in overrides.items())
+            raise ValueError(f"{keys}: only ViT/DeiT models (timm modules {', '.join(VIT_MODULES)}) take "
+                             f"these; {cfg.name!r} is not one: pick a timm variant of the size you want "
+                             "and leave them 0")
+        shape = {}
     model = timm.create_model(
         cfg.name,
         pretrained=False,
         num_classes=num_classes,
-        img_size=img_size,
         drop_rate=cfg.drop,
         drop_path_rate=cfg.drop_path,
-        **architecture_overrides(cfg),
+        **shape,
     )
     if cfg.init_checkpoint:
         load_finetune_weights(model, Path(cfg.init_checkpoint))

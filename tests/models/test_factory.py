@@ -87,3 +87,17 @@ def test_finetune_init_interpolates_position_embeddings(tmp_path):
 def test_unknown_model_is_a_clear_error():
     with pytest.raises(ValueError, match="model.name = 'deit_huge_thing'"):
         create_model(ModelConfig(name="deit_huge_thing"), 10, 224)
+
+
+def test_convnet_builds_at_timm_architecture_for_any_image_size():
+    # a convnet teacher (demo_teacher): no img_size, no ViT fields; global pooling takes any size
+    model = create_model(ModelConfig(name="test_resnet", drop_path=0.0), num_classes=10, img_size=40).eval()
+    assert model(torch.randn(2, 3, 40, 40)).shape == (2, 10)
+    assert not is_distilled(model)
+    no_decay, decay = param_groups_for_weight_decay(model, 0.05)
+    assert all(p.ndim == 1 for p in no_decay["params"]) and all(p.ndim == 4 or p.ndim == 2 for p in decay["params"])
+
+
+def test_vit_fields_on_a_convnet_are_a_clear_error():
+    with pytest.raises(ValueError, match=r"model.patch_size = 8, model.embed_dim = 32.*only ViT/DeiT.*'test_resnet'"):
+        create_model(ModelConfig(name="test_resnet", patch_size=8, embed_dim=32), 10, 40)
