@@ -33,9 +33,11 @@ def sample_beton(work: Path, n: int, max_res: int) -> Path:
     from fastdeit.data.sample_images import write_image_folder
 
     folder = work / "images"
-    write_image_folder(folder, n, size=(max_res, max_res * 3 // 4))
+    per_class = 4
+    write_image_folder(folder, num_classes=max(n // per_class, 1), per_class=per_class,
+                       size=(max_res, max_res * 3 // 4))
     out = work / "bench.beton"
-    prepare_dataset(folder, out, max_res=max_res, progress=False)
+    prepare_dataset(folder, out, max_res=max_res, progress=False, workers=min(os.cpu_count() or 1, 8))
     return out
 
 
