@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from fastdeit.data.cpu_decoder import CpuDecoder, SampleSource
+from fastdeit.data.gil import DEFAULT_DECODE_SWITCH_INTERVAL, switch_interval_at_most
 from fastdeit.data.plan import PLAN_VERSION, Plan, PlanConfig, make_plan, steps_per_epoch
 from fastdeit.data.sharding import rank_groups
 
@@ -71,6 +72,7 @@ class FastLoader:
     reader: a BetonReader (or any SampleSource with `labels` and `fingerprint`).
     threads: decode threads; prefetch: batches decoded ahead of the one being consumed.
     dct_scaling, region_decode: CpuDecoder's (region_decode=False only for A/B benchmarks).
+    switch_interval: the GIL switch interval while iterating (fastdeit.data.gil; None = Python's).
     device: where images and labels go ("cpu", "cuda", torch.device); pinned buffers and
     non-blocking copies on CUDA. An iteration yields the rest of the current epoch from `step`
     (nothing if the epoch is done); when it runs to its end the loader moves to the next epoch,
@@ -89,6 +91,7 @@ class FastLoader:
         device: str | torch.device = "cpu",
         dct_scaling: bool = True,
         region_decode: bool = True,
+        switch_interval: float | None = DEFAULT_DECODE_SWITCH_INTERVAL,
     ) -> None:
         if prefetch < 0:
             raise ValueError(f"prefetch must be >= 0, got {prefetch}")
@@ -98,6 +101,7 @@ class FastLoader:
         self.rank, self.world_size = int(rank), int(world_size)
         self.groups = rank_groups(plan_cfg.n_groups, self.rank, self.world_size)
         self.prefetch = prefetch
+        self.switch_interval = switch_interval
         self.device = torch.device(device)
         self._widths = np.asarray(reader.widths)
         self._heights = np.asarray(reader.heights)
@@ -185,7 +189,10 @@ class FastLoader:
         return slot
 
     def __iter__(self) -> Iterator[Batch]:
-        epoch, start = self.epoch, self.step
+        with switch_interval_at_most(self.switch_interval):
+            yield from self._iterate(self.epoch, self.step)
+
+    def _iterate(self, epoch: int, start: int) -> Iterator[Batch]:
         pending: collections.deque = collections.deque()
         next_submit = start
         try:

@@ -126,3 +126,21 @@ def test_a_run_may_resume_on_another_world_size(beton):
     assert len(got) == 2 and all(torch.equal(a, b) for a, b in zip(got, expected))
     for loader in (single, *ranks):
         loader.close()
+
+
+def test_iteration_shortens_the_gil_switch_interval_and_restores_it(beton):
+    import sys
+
+    from fastdeit.data.gil import DEFAULT_DECODE_SWITCH_INTERVAL, switch_interval_at_most
+
+    before = sys.getswitchinterval()
+    seen = [sys.getswitchinterval() for _ in FastLoader(beton, CFG, seed=3, threads=2)]
+    assert seen and all(v == pytest.approx(DEFAULT_DECODE_SWITCH_INTERVAL) for v in seen)
+    assert sys.getswitchinterval() == before
+    seen = [sys.getswitchinterval() for _ in FastLoader(beton, CFG, seed=3, threads=2, switch_interval=None)]
+    assert all(v == before for v in seen)
+    with switch_interval_at_most(1e-4):  # a user's shorter setting is never raised
+        assert [sys.getswitchinterval() for _ in FastLoader(beton, CFG, seed=3)][0] == pytest.approx(1e-4)
+    with pytest.raises(ValueError, match="switch interval"):
+        with switch_interval_at_most(-1.0):
+            pass
