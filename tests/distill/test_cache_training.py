@@ -40,3 +40,11 @@ def test_training_from_the_cache_gives_the_online_teachers_losses(setup, tmp_pat
     a, b = step_losses(tmp_path / "online"), step_losses(tmp_path / "cached")
     assert len(a) == len(b) == 6  # crosses the epoch boundary (4 steps per epoch)
     assert b == pytest.approx(a, rel=1e-3)
+
+
+def test_a_missing_cache_says_how_to_build_it(setup, tmp_path):
+    missing = tmp_path / "nope.cache"
+    config = build_config("deit_ti_300ep", overrides=overrides(setup, tmp_path / "run", f'distill.cache="{missing}"'))
+    with pytest.raises(ValueError, match=f"distill.cache: no such file {missing}; build it first with "
+                                         "`fastdeit teacher-cache`"):
+        train(config)
