@@ -43,6 +43,9 @@ def test_distillation_demo_three_commands_in_order(demo_cache, tmp_path, monkeyp
 
     assert main(student) == 2  # no teacher yet: say which command trains it
     assert "run `fastdeit train --preset demo_teacher` first" in capsys.readouterr().err
+    assert main(["teacher-cache", "--preset", "demo_distilled", *tiny, "--no-progress"]) == 2
+    assert "run `fastdeit train --preset demo_teacher` first" in capsys.readouterr().err
+    assert not (tmp_path / "runs/demo_teacher").exists()  # refused before writing anything
 
     assert main(["train", "--preset", "demo_teacher", *tiny, *steps]) == 0
     assert (tmp_path / "runs/demo_teacher/best.pt").is_file()
