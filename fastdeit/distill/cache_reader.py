@@ -207,7 +207,8 @@ def open_for_run(
                             plan_version=PLAN_VERSION, teacher=name, teacher_checksum=checksum,
                             epochs=(int(epochs[0]), int(epochs[1])), samples_per_epoch=views.samples_per_epoch,
                             global_batch=views.plan_cfg.global_batch, num_classes=views.num_classes)
-    except ValueError:
+    except ValueError as err:
         cache.close()
-        raise
+        raise ValueError(f"{err}; rebuild it with `fastdeit teacher-cache` and this run's "
+                         "--preset/--config/--set") from None
     return cache

@@ -57,6 +57,10 @@ def test_distillation_demo_three_commands_in_order(demo_cache, tmp_path, monkeyp
     cache = tmp_path / "runs/demo_teacher/demo_distilled.cache"  # distill.cache of the preset
     assert f"wrote {cache.relative_to(tmp_path)}" in capsys.readouterr().out
 
+    assert main(student + ["--set", "run.seed=1"]) == 2  # another run's views: refused, rebuild
+    err = capsys.readouterr().err
+    assert "does not match this run: seed differs" in err and "rebuild it with `fastdeit teacher-cache`" in err
+
     def no_online_teacher(*args, **kwargs):
         raise AssertionError("the student must read the cache, not run the teacher")
 
