@@ -17,6 +17,10 @@ from fastdeit.config.schema import TrainConfig
 from fastdeit.config.validate import validate_config
 
 
+# auto | on | off keys that were booleans once: true/false still mean on/off
+FORMERLY_BOOL = ("model.compile",)
+
+
 def parse_scalar(text: str) -> Any:
     """Parse the right-hand side of `--set key=value` as a TOML value; bare words are strings."""
     try:
@@ -75,6 +79,8 @@ def set_key(config: TrainConfig, dotted: str, value: Any, source: str = "--set")
     if field_name not in hints:
         known = ", ".join(f"{section_name}.{f.name}" for f in dataclasses.fields(sub))
         raise ValueError(f"{source}: unknown key '{dotted}' (known in [{section_name}]: {known})")
+    if dotted in FORMERLY_BOOL and isinstance(value, bool):
+        value = "on" if value else "off"  # configs and checkpoints written before auto existed
     try:
         setattr(sub, field_name, coerce(dotted, value, hints[field_name]))
     except ValueError as err:

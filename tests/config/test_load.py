@@ -112,3 +112,13 @@ def test_cli_reports_bad_key_without_traceback(capsys):
     assert main(["train", "--preset", "deit_s_300ep", "--set", "optim.nope=1"]) == 2
     err = capsys.readouterr().err
     assert "optim.nope" in err and "Traceback" not in err
+
+
+def test_model_compile_accepts_the_booleans_of_older_configs_and_checkpoints():
+    old = config_to_dict(build_config("demo"))
+    old["model"]["compile"] = False  # a checkpoint written when model.compile was a bool
+    assert config_from_dict(old, "checkpoint").model.compile == "off"
+    assert build_config("demo", overrides=["model.compile=true"]).model.compile == "on"
+    assert build_config("demo").model.compile == "auto"
+    with pytest.raises(ValueError, match="model.compile"):
+        build_config("demo", overrides=["model.compile=sometimes"])
