@@ -5,6 +5,10 @@
 #
 #     bash benchmarks/gpu_check.sh            # or: OUT=/some/dir bash benchmarks/gpu_check.sh
 #
+# Where only a few result files can come back (a lent device), write to a scratch folder and ship
+# one archive: OUT=/tmp/r bash benchmarks/gpu_check.sh; tar czf results.tgz -C /tmp/r .
+# (how benchmarks/results/gpu_h200/ was made; see its SUMMARY.md).
+#
 # Sections are self-contained: each runs under its own `timeout`, writes only its own files and
 # records its status; a failing section does not stop the others. Time budget (seconds):
 #   pytest -m gpu 90 | DALI loader 120 | device augmentation 40 | model 170 (compile + CUDA graphs)
