@@ -102,6 +102,59 @@ def _clip8(acc: int) -> np.uint8:
 
 
 @numba.njit(cache=True, nogil=True)
+def _padded(bounds, kk, lo: int, hi: int, reverse: bool):
+    """Every window as K taps (K = the widest window) starting at `starts` (relative to lo).
+
+    A window narrower than K (clamped at an image edge) is moved inside [lo, hi) and padded
+    with zero coefficients: integer sums, so the result is exactly that of the narrow window.
+    `reverse` lists the output pixels back to front (a horizontal flip of the result).
+    """
+    n_out = bounds.shape[0]
+    k = 1
+    for o in range(n_out):
+        k = max(k, bounds[o, 1])
+    starts = np.empty(n_out, dtype=np.int64)
+    kp = np.zeros((n_out, k), dtype=np.int32)
+    for o in range(n_out):
+        xmin, n = bounds[o, 0], bounds[o, 1]
+        s = min(xmin, hi - k)
+        d = n_out - 1 - o if reverse else o
+        starts[d] = s - lo
+        for t in range(n):
+            kp[d, xmin - s + t] = kk[o, t]
+    return starts, kp
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _taps_row(src, s, kp, o, k, acc, length, half):
+    """acc[:length] = half + sum over the k taps of output o of kp[o, t] * src[s + t, :length]."""
+    t = 0
+    if k >= 4:
+        k0, k1, k2, k3 = kp[o, 0], kp[o, 1], kp[o, 2], kp[o, 3]
+        r0, r1, r2, r3 = src[s], src[s + 1], src[s + 2], src[s + 3]
+        for i in range(length):
+            acc[i] = (half + np.int32(r0[i]) * k0 + np.int32(r1[i]) * k1
+                      + np.int32(r2[i]) * k2 + np.int32(r3[i]) * k3)
+        t = 4
+    else:
+        for i in range(length):
+            acc[i] = half
+    while t + 4 <= k:
+        k0, k1, k2, k3 = kp[o, t], kp[o, t + 1], kp[o, t + 2], kp[o, t + 3]
+        r0, r1, r2, r3 = src[s + t], src[s + t + 1], src[s + t + 2], src[s + t + 3]
+        for i in range(length):
+            acc[i] += (np.int32(r0[i]) * k0 + np.int32(r1[i]) * k1
+                       + np.int32(r2[i]) * k2 + np.int32(r3[i]) * k3)
+        t += 4
+    while t < k:
+        k0 = kp[o, t]
+        r0 = src[s + t]
+        for i in range(length):
+            acc[i] += np.int32(r0[i]) * k0
+        t += 1
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _resize_into(src, oy, ox, in_h, in_w, box_x0, box_x_extent, box_y0, box_y_extent, out, flip, scratch):
     # src holds rows oy.. and columns ox.. of an in_h x in_w image (all of it when oy = ox = 0)
     out_h, out_w = out.shape[0], out.shape[1]
@@ -111,57 +164,45 @@ def _resize_into(src, oy, ox, in_h, in_w, box_x0, box_x_extent, box_y0, box_y_ex
     y_last = vb[out_h - 1, 0] + vb[out_h - 1, 1]
     half = np.int32(1 << (_PRECISION_BITS - 1))
     rows = y_last - y_first
-    # Horizontal pass on the transposed crop, so that its inner loop runs over contiguous
-    # memory (vectorised) instead of gathering interleaved pixels; same sums, same result.
     x_first = hb[0, 0]
     x_last = hb[out_w - 1, 0] + hb[out_w - 1, 1]
     cols = x_last - x_first
     if y_first < oy or x_first < ox or y_last > oy + src.shape[0] or x_last > ox + src.shape[1]:
         raise ValueError("src region does not hold every pixel the resize reads")
+    # flip: the horizontal pass lists its output columns back to front
+    vs, vp = _padded(vb, vk, y_first, y_last, False)
+    hs, hp = _padded(hb, hk, x_first, x_last, flip)
+    kv, kh = vp.shape[1], hp.shape[1]
     n_src, n_tmp = cols * rows * 3, out_w * rows * 3
-    if scratch.size < n_src + 2 * n_tmp:
-        scratch = np.empty(n_src + 2 * n_tmp, dtype=np.uint8)
+    if scratch.size < n_src + n_tmp:
+        scratch = np.empty(n_src + n_tmp, dtype=np.uint8)
+    # Horizontal pass on the transposed crop, so that its inner loop runs over contiguous
+    # memory (vectorised) instead of gathering interleaved pixels; same sums, same result.
     src_t = scratch[:n_src].reshape((cols, rows * 3))
-    for y in range(rows):
-        for x in range(cols):
-            for c in range(3):
-                src_t[x, y * 3 + c] = src[y + y_first - oy, x + x_first - ox, c]
-    tmp_t = scratch[n_src : n_src + n_tmp].reshape((out_w, rows * 3))
+    for x in range(cols):
+        dp = src_t[x]
+        for y in range(rows):
+            sp = src[y + y_first - oy, x + x_first - ox]
+            dp[y * 3] = sp[0]
+            dp[y * 3 + 1] = sp[1]
+            dp[y * 3 + 2] = sp[2]
+    tmp = scratch[n_src : n_src + n_tmp].reshape((rows, out_w * 3))
     hacc = np.empty(rows * 3, dtype=np.int32)
+    hline = np.empty(rows * 3, dtype=np.uint8)
     for xx in range(out_w):
-        xmin, n = hb[xx, 0] - x_first, hb[xx, 1]
-        hacc[:] = half
-        for x in range(n):
-            k = hk[xx, x]
-            srow = src_t[xmin + x]
-            for i in range(rows * 3):
-                hacc[i] += np.int32(srow[i]) * k
+        _taps_row(src_t, hs[xx], hp, xx, kh, hacc, rows * 3, half)
         for i in range(rows * 3):
-            tmp_t[xx, i] = _clip8(hacc[i])
-    tmp = scratch[n_src + n_tmp : n_src + 2 * n_tmp].reshape((rows, out_w * 3))
-    for y in range(rows):
-        for xx in range(out_w):
-            for c in range(3):
-                tmp[y, xx * 3 + c] = tmp_t[xx, y * 3 + c]
+            hline[i] = _clip8(hacc[i])
+        for y in range(rows):
+            tmp[y, xx * 3] = hline[y * 3]
+            tmp[y, xx * 3 + 1] = hline[y * 3 + 1]
+            tmp[y, xx * 3 + 2] = hline[y * 3 + 2]
     acc = np.empty(out_w * 3, dtype=np.int32)
     for yy in range(out_h):
-        ymin, n = vb[yy, 0] - y_first, vb[yy, 1]
-        acc[:] = half
-        for y in range(n):
-            k = vk[yy, y]
-            trow = tmp[ymin + y]
-            for i in range(out_w * 3):
-                acc[i] += np.int32(trow[i]) * k
-        orow = out[yy]
-        if flip:
-            for xx in range(out_w):
-                dx = out_w - 1 - xx
-                for c in range(3):
-                    orow[dx, c] = _clip8(acc[xx * 3 + c])
-        else:
-            flat = orow.reshape(out_w * 3)
-            for i in range(out_w * 3):
-                flat[i] = _clip8(acc[i])
+        _taps_row(tmp, vs[yy], vp, yy, kv, acc, out_w * 3, half)
+        flat = out[yy].reshape(out_w * 3)
+        for i in range(out_w * 3):
+            flat[i] = _clip8(acc[i])
 
 
 def resize_crop(
@@ -196,7 +237,7 @@ def resize_crop(
     # Pillow computes the box extent in float32, then the scale in double.
     _resize_into(
         src, oy, ox, full_h, full_w, float(x0), float(x1 - x0), float(y0), float(y1 - y0), out,
-        bool(flip), _scratch(src.shape[0] * (src.shape[1] + 2 * out.shape[1]) * 3),
+        bool(flip), _scratch(src.shape[0] * (src.shape[1] + out.shape[1]) * 3),
     )
     return out
 
