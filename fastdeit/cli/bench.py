@@ -91,7 +91,7 @@ def bench_e2e(args) -> dict:
     if args.tiny:
         return e2e_run(args.preset, data=args.data, overrides=TINY_MODEL_SET + args.overrides, steps=3, warmup=1, images=256,
                        max_res=96, device=args.device, loader=args.loader)
-    return e2e_run(args.preset, data=args.data, device=args.device, loader=args.loader, images=2048, max_res=512,
+    return e2e_run(args.preset, data=args.data, device=args.device, loader=args.loader, images=1024, max_res=512,
                    overrides=["data.global_batch=256", "data.workers=16", *args.overrides])
 
 
