@@ -67,6 +67,7 @@ for preset in deit_b_300ep deit_s_300ep; do
         echo "gpu_e2e_${preset}_${loader} rc=${PIPESTATUS[0]}" >> "$STATUS"
     done
 done
+timeout 30 "$PY" benchmarks/plot_e2e.py "$OUT"/gpu_e2e_*.json --out "$OUT/gpu_e2e.png" 2>&1 | tee -a "$OUT/gpu_e2e.log"
 
 # --- distillation (issue 7): training-step img/s of DeiT-B distilled without distillation, with
 # the online RegNetY-16GF teacher, and from the teacher-logit cache ------------------------------

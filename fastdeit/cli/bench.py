@@ -26,6 +26,7 @@ def register(subparsers) -> None:
     p.add_argument("--data", help="an existing .beton for `loader` and `e2e` (default: generated photo crops)")
     p.add_argument("--decode-ab", action="store_true",
                    help="`loader`: also time fastdeit decoding whole JPEGs, beside region decoding")
+    p.add_argument("--plot", metavar="PNG", help="for `e2e`: write the figure (time split, projected hours) here")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override one recipe key for `e2e` (e.g. model.compile=off); repeatable")
     p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
@@ -34,7 +35,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.plot and args.kind != "e2e":
+        raise ValueError("--plot is for `fastdeit bench e2e`")
     result = BENCHES[args.kind](args)
+    if args.plot:
+        from fastdeit.bench.e2e_plot import plot_e2e
+
+        print(f"wrote {plot_e2e([result], Path(args.plot))}")
     if args.json == "-":
         print(json.dumps(result, indent=2, default=str))
     elif args.json:

@@ -25,9 +25,10 @@ def test_bench_model_tiny_reports_each_attention_backend(capsys):
 
 
 def test_bench_e2e_tiny_measures_the_whole_path(tmp_path):
-    out = tmp_path / "e2e.json"
-    assert main(["bench", "e2e", "--tiny", "--device", "cpu", "--json", str(out)]) == 0
+    out, png = tmp_path / "e2e.json", tmp_path / "plots" / "e2e.png"
+    assert main(["bench", "e2e", "--tiny", "--device", "cpu", "--json", str(out), "--plot", str(png)]) == 0
     result = json.loads(out.read_text())
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(png.parent.glob("*.tmp*"))
     assert result["img_per_s"] > 0 and 0 <= result["data_wait_share"] <= 1
     assert result["steps"] == 3 and result["batch"] == 32
     assert set(result["projection_8gpu_hours"]) == {"deit_s_300ep"}
@@ -36,3 +37,12 @@ def test_bench_e2e_tiny_measures_the_whole_path(tmp_path):
 def test_projection_arithmetic():
     # 1,281,024 samples/epoch x 300 epochs at 1000 img/s per GPU on 8 GPUs = 13.3 hours
     assert projected_hours(1000.0, 300) == pytest.approx(1281024 * 300 / 8000 / 3600)
+
+
+def test_e2e_plot_refuses_nothing_and_other_benches(capsys):
+    from fastdeit.bench.e2e_plot import plot_e2e
+
+    with pytest.raises(ValueError, match="no e2e results"):
+        plot_e2e([], "x.png")
+    assert main(["bench", "model", "--tiny", "--plot", "x.png"]) == 2
+    assert "--plot is for" in capsys.readouterr().err
