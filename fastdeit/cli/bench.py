@@ -107,8 +107,12 @@ def bench_distill(args) -> dict:
 
     if args.tiny:
         return distill_run(steps=2, warmup=1, rounds=1, batch=16, device=args.device)
-    return distill_run(student="deit_base_distilled_patch16_224", student_arch={}, teacher="regnety_160",
-                       img_size=224, batch=128, num_classes=1000, k=1, device=args.device)
+    # the paper's three students with its RegNetY-16GF teacher; DeiT-B first (the 300-epoch flagship)
+    students = ("deit_base_distilled_patch16_224", "deit_small_distilled_patch16_224",
+                "deit_tiny_distilled_patch16_224")
+    return {"benchmark": "distill", "students": {
+        name: distill_run(student=name, student_arch={}, teacher="regnety_160", img_size=224, batch=128,
+                          num_classes=1000, k=1, device=args.device) for name in students}}
 
 
 BENCHES = {"prepare": bench_prepare, "loader": bench_loader, "model": bench_model, "e2e": bench_e2e,
