@@ -11,7 +11,7 @@
 #
 # Sections are self-contained: each runs under its own `timeout`, writes only its own files and
 # records its status; a failing section does not stop the others. Time budget (seconds):
-#   pytest -m gpu 90 | DALI loader 120 | device augmentation 30 | model 170 (compile + CUDA graphs)
+#   pytest -m gpu 90 | DALI loader 120 | device augmentation 40 | model 170 (compile + CUDA graphs)
 #   | e2e 80 each: DeiT-B and DeiT-S with the CPU loader, DeiT-B with DALI (compiled, as training
 #   runs on CUDA) | distill 90 (DeiT-B/S/Ti)
 set -u
@@ -46,7 +46,7 @@ fi
 # bf16 channels_last) beside timm's per-image PIL pipeline on one CPU core; writes
 # $OUT/augment_cuda.json (machine and GPU named inside) ------------------------------------------
 echo "== device augmentation benchmark"
-timeout 30 "$PY" benchmarks/bench_augment.py --device cuda --images 1024 --batch 256 --threads 1 \
+timeout 40 "$PY" benchmarks/bench_augment.py --device cuda --images 1024 --batch 256 --threads 1 \
     --seconds 5 --json "$OUT/augment_cuda.json" 2>&1 | tee "$OUT/augment_cuda.log"
 echo "augment_cuda rc=${PIPESTATUS[0]}" >> "$STATUS"
 
