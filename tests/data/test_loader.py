@@ -144,3 +144,13 @@ def test_iteration_shortens_the_gil_switch_interval_and_restores_it(beton):
     with pytest.raises(ValueError, match="switch interval"):
         with switch_interval_at_most(-1.0):
             pass
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_batches_come_from_pinned_buffers_and_equal_the_cpu_batches(beton):
+    cpu = [b.images.clone() for b in FastLoader(beton, CFG, seed=3, threads=2)]
+    loader = FastLoader(beton, CFG, seed=3, threads=2, device="cuda")
+    cuda = [b.images.cpu() for b in loader]
+    assert all(slot.tensor.is_pinned() for slot in loader._slots)  # non-blocking host-to-device copies
+    assert len(cuda) == len(cpu) and all(torch.equal(a, b) for a, b in zip(cpu, cuda))
