@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastdeit.bench.e2e import PAPER_HOURS_DEIT_B
+from fastdeit.figures import pyplot, save_figure
 
 
 def result_label(result: dict) -> str:
@@ -20,10 +21,7 @@ def plot_e2e(results: list[dict], out_png: Path) -> Path:
     """Write the figure for one or more `fastdeit bench e2e` results (atomically); returns the path."""
     if not results:
         raise ValueError("plot_e2e: no e2e results to plot")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     labels = [result_label(r) for r in results]
     rate = [r["img_per_s"] for r in results]
@@ -49,10 +47,4 @@ def plot_e2e(results: list[dict], out_png: Path) -> Path:
     right.set_xlim(0, max(values) * 1.25)
     right.set_xlabel("projected hours, 300 epochs on 8 such devices")
     fig.tight_layout()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(out_png.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out_png)
-    return out_png
+    return save_figure(fig, out_png, dpi=110)

@@ -35,6 +35,7 @@ from fastdeit.data.cpu_decoder import REGION_DECODE_AVAILABLE
 from fastdeit.data.loader import FastLoader
 from fastdeit.data.plan import PlanConfig
 from fastdeit.data.sample_images import photo_crops
+from fastdeit.figures import pyplot, save_figure
 
 BATCH = 64
 
@@ -174,10 +175,7 @@ def ratios(rows: list[dict]) -> list[dict]:
 
 def plot(result: dict, path: Path) -> None:
     """Grouped bars of img/s per loader, one group per (max_res, workers)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = [r for r in result["rows"] if r["img_per_s"] is not None]
     groups = sorted({(r["max_res"], r["workers"]) for r in rows}, key=str)
@@ -194,8 +192,7 @@ def plot(result: dict, path: Path) -> None:
     ax.set_title(f"CPU loader, {result['task']} ({result['machine']['cores']} cores)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fastdeit.eval.evaluate import autocast_for, head_logits
+from fastdeit.figures import pyplot, save_figure
 
 PAPER_COSINE = {"embedding": 0.06, "last layer": 0.93}
 # The paper's order (its disagreement table), names as analysis.json spells them.
@@ -267,10 +268,7 @@ def format_table(result: dict) -> str:
 
 
 def plot_analysis(result: dict, out_png: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     tc = result["token_cosine"]
     names = result["disagreement"]["names"]
@@ -299,11 +297,7 @@ def plot_analysis(result: dict, out_png: Path) -> Path:
     axes[1].set_title(f"disagreement (% of {result['samples']} images)")
     fig.colorbar(im, ax=axes[1], fraction=0.046)
     fig.tight_layout()
-    tmp = out_png.with_name(out_png.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    tmp.replace(out_png)
-    return out_png
+    return save_figure(fig, out_png)
 
 
 def write_analysis(result: dict, out_dir: Path) -> tuple[Path, Path]:

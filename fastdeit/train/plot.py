@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fastdeit.figures import pyplot, save_figure
 from fastdeit.train.metrics import read_metrics
 
 
 def plot_metrics(metrics_path: Path, out_png: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     records = read_metrics(metrics_path)
     steps = [r for r in records if r["kind"] == "step"]
     evals = [r for r in records if r["kind"] == "eval"]
@@ -30,8 +27,4 @@ def plot_metrics(metrics_path: Path, out_png: Path) -> Path:
     if evals:
         axes[2].legend()
     fig.tight_layout()
-    tmp = out_png.with_name(out_png.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    tmp.replace(out_png)
-    return out_png
+    return save_figure(fig, out_png)

@@ -15,14 +15,9 @@ from fastdeit.data.sample_images import photo_crops  # noqa: E402
 from fastdeit.train.checkpoint import load_checkpoint  # noqa: E402
 from fastdeit.train.loop import train  # noqa: E402
 from fastdeit.train.metrics import read_metrics  # noqa: E402
+from tests.train.conftest import TINY_MODEL  # noqa: E402
 
-TINY = [
-    "model.name=deit_tiny_patch16_224", "model.patch_size=8", "model.embed_dim=32", "model.depth=2",
-    "model.num_heads=2", "model.drop_path=0.0", "model.channels_last=false",
-    "data.img_size=32", "data.global_batch=64", "data.workers=2", "augment.mix_group=16",
-    "schedule.epochs=2", "schedule.warmup_epochs=1", "run.log_every=1", "run.progress=none",
-    "run.precision=fp32", "optim.lr=2e-3", "data.loader=dali",
-]
+TINY = TINY_MODEL + ["data.workers=2", "data.loader=dali"]  # later keys override earlier ones
 
 
 def test_full_recipe_trains_on_the_dali_cpu_twin(tmp_path):

@@ -83,6 +83,18 @@ def test_cached_logits_equal_the_online_teacher_on_the_training_steps_inputs(set
     cache.close()
 
 
+def replay(setup, path, device, precision: str, epochs: tuple[int, int]):
+    """What a run training from the cache at `path` sees: the reader, the run's views, the device
+    augmentation (its output dtype the teacher's input dtype), the online teacher, the opened cache."""
+    reader = BetonReader(setup.data.train)
+    views = run_views(reader, setup.data, setup.augment, device, precision)
+    augment = DeviceAugment(setup.augment, CLASSES, out_dtype=views.input_dtype)
+    teacher = load_teacher(setup.distill, CLASSES, device)
+    cache = open_for_run(path, reader=reader, data=setup.data, augment=setup.augment, distill=setup.distill,
+                         seed=7, device=device, precision=precision, epochs=epochs, device_augment=augment)
+    return reader, views, augment, teacher, cache
+
+
 def test_training_steps_from_the_cache_give_the_online_teachers_losses(setup, full):
     """Two identical students, four soft-distillation steps each through the trainer's train_step:
     one with the online teacher, one whose teacher is the cache read at the batch's positions."""
@@ -91,12 +103,7 @@ def test_training_steps_from_the_cache_give_the_online_teachers_losses(setup, fu
     from fastdeit.train.optim import build_optimizer
     from fastdeit.train.step import StepContext, train_step
 
-    reader = BetonReader(setup.data.train)
-    views = run_views(reader, setup.data, setup.augment, CPU, "fp32")
-    augment = DeviceAugment(setup.augment, CLASSES, out_dtype=views.input_dtype)
-    online = load_teacher(setup.distill, CLASSES, CPU)
-    cache = open_for_run(full, reader=reader, data=setup.data, augment=setup.augment, distill=setup.distill,
-                         seed=7, device=CPU, precision="fp32", epochs=(0, 2), device_augment=augment)
+    reader, views, augment, online, cache = replay(setup, full, CPU, "fp32", (0, 2))
     arch = ModelConfig(name="deit_tiny_distilled_patch16_224", patch_size=8, embed_dim=32, depth=2, num_heads=2,
                        drop_path=0.0, channels_last=False)
     losses = {}
@@ -238,12 +245,8 @@ def test_cuda_bf16_cache_equals_the_online_teacher(setup):
 
     dev = torch.device("cuda")
     out = build(setup, setup.tmp / "cuda.cache", device="cuda", precision="bf16", epochs=(0, 1))
-    reader = BetonReader(setup.data.train)
-    views = run_views(reader, setup.data, setup.augment, dev, "bf16")
-    augment = DeviceAugment(setup.augment, CLASSES, out_dtype=torch.bfloat16)
-    teacher = load_teacher(setup.distill, CLASSES, dev)
-    cache = open_for_run(out, reader=reader, data=setup.data, augment=setup.augment, distill=setup.distill,
-                         seed=7, device=dev, precision="bf16", epochs=(0, 1), device_augment=augment)
+    reader, views, augment, teacher, cache = replay(setup, out, dev, "bf16", (0, 1))
+    assert views.input_dtype == torch.bfloat16
     loader = FastLoader(reader, views.plan_cfg, seed=7, rank=1, world_size=2, threads=2, device=dev)
     for batch in loader:
         images, _ = augment.apply_to_batch(batch)
