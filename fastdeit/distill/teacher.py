@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from fastdeit.config.schema import DistillConfig
+from fastdeit.models.compile import wants_compile
 
 
 def train_first_hint(path: Path) -> str:
@@ -91,6 +92,6 @@ def prepare_for_inference(teacher: nn.Module, device: torch.device, compile: str
     teacher.to(device).eval().requires_grad_(False)
     if device.type == "cuda":
         teacher = teacher.to(memory_format=torch.channels_last)
-    if compile == "on" or (compile == "auto" and device.type == "cuda"):
+    if wants_compile(compile, device):
         teacher = torch.compile(teacher)
     return teacher

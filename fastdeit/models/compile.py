@@ -12,9 +12,13 @@ from fastdeit.config.schema import ModelConfig
 T = TypeVar("T", bound=Callable[..., Any])
 
 
+def wants_compile(setting: str, device: torch.device) -> bool:
+    """auto | on | off; auto compiles on CUDA only: on a CPU the compile time outweighs the gain."""
+    return setting == "on" or (setting == "auto" and device.type == "cuda")
+
+
 def compile_enabled(cfg: ModelConfig, device: torch.device) -> bool:
-    """auto compiles on CUDA only: on a CPU the compile time outweighs what a short run gains."""
-    return cfg.compile == "on" or (cfg.compile == "auto" and device.type == "cuda")
+    return wants_compile(cfg.compile, device)
 
 
 def maybe_compile(fn: T, cfg: ModelConfig, device: torch.device) -> T:
