@@ -46,3 +46,10 @@ def test_e2e_plot_refuses_nothing_and_other_benches(capsys):
         plot_e2e([], "x.png")
     assert main(["bench", "model", "--tiny", "--plot", "x.png"]) == 2
     assert "--plot is for" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["loader", "e2e"])
+def test_bench_with_a_missing_data_file_names_it(kind, tmp_path, capsys):
+    missing = tmp_path / "nope.beton"
+    assert main(["bench", kind, "--tiny", "--device", "cpu", "--data", str(missing)]) == 2
+    assert f"{missing}: no such file" in capsys.readouterr().err
