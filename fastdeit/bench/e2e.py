@@ -331,7 +331,10 @@ def run_row(spec: RowSpec, config: TrainConfig, beton: Path, model: Model, num_c
             from fastdeit.data.dali_loader import DaliLoader as Loader
         else:
             from fastdeit.data.loader import FastLoader as Loader
-        loader = Loader(reader, plan_cfg, seed=0, threads=threads, device=dev)
+        try:
+            loader = Loader(reader, plan_cfg, seed=0, threads=threads, device=dev)
+        except ValueError as err:
+            raise ValueError(f"{beton}: {err}") from None
         dtype = torch.bfloat16 if step_info["precision"] == "bf16" else torch.float32
         augment = DeviceAugment(config.augment, num_classes, out_dtype=dtype)
 
