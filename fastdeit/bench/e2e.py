@@ -439,3 +439,22 @@ def format_row(preset: str, device: str, row: dict) -> str:
             f"{p['gpus']} such devices: {p['hours']:.1f} h ({p['train_hours']:.1f} h training + "
             f"{p['eval_hours']:.1f} h for {p['eval_passes']} evaluation passes; paper: DeiT-B "
             f"{PAPER_HOURS_DEIT_B:.0f} h on 8 V100s)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m fastdeit.bench.e2e E2E.beton [DALI.beton]`: write the GPU check's files where
+    absent: the e2e file (warmup + 50 steps of batch 256 in one epoch) and a 4,096-image one."""
+    import sys
+
+    paths = [Path(p) for p in (sys.argv[1:] if argv is None else argv)]
+    if not 1 <= len(paths) <= 2:
+        raise SystemExit("usage: python -m fastdeit.bench.e2e E2E.beton [DALI.beton]")
+    for path, n in zip(paths, (images_needed((128, 256), 50, 10), 4096)):
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sample_beton(path, n, 512)
+        print(f"{path}: {n} images, max side 512")
+
+
+if __name__ == "__main__":
+    main()
