@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # DALI's wheels (~244 MiB: nvidia-dali-cuda130, nvidia-nvimgcodec-cu13, nvidia-libnvcomp-cu13,
-# nvidia-nvjpeg; versions pinned in pyproject.toml's `dali` extra) carried to a machine with no
+# nvidia-nvjpeg; versions pinned in pyproject.toml's `dali` extra; plus, where absent there, DALI's
+# pure-Python needs astunparse, gast, libcst, makefun, nvtx, optree) carried to a machine with no
 # network in parts of at most 60 MiB, one numbered folder per transfer.
 #
 #   bash benchmarks/dali_wheels.sh pack WHEEL_DIR [OUT_DIR=.dali_wheels]
