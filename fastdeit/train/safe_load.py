@@ -64,14 +64,15 @@ def load_weights_file(path: Path, what: str) -> Any:
 
 
 def refusal_message(path: Path, what: str, torch_message: str) -> str:
-    if written_by_older_fastdeit(path):
+    globals_named = unsafe_globals(path)
+    if globals_named and all(name.startswith("numpy") for name in globals_named) and written_by_older_fastdeit(path):
         return (f"{what}: {path} was written by an older fastdeit (checkpoint format 1, which pickled "
                 "numpy and Python RNG objects): this fastdeit loads only files that cannot run code, "
-                "so it refuses to unpickle it. Resume is not possible from it; if you trust the file, "
+                "so it refuses to unpickle it, and a run cannot resume from it. If you trust the file, "
                 "its weights can be extracted with: python -c \"import torch; b = torch.load('"
                 f"{path}', weights_only=False); torch.save({{'model': b['model']}}, 'weights.pt')\" "
                 "and used as model.init_checkpoint or distill.teacher_checkpoint")
-    globals_named = unsafe_globals(path) or [weights_only_detail(torch_message)]
+    globals_named = globals_named or [weights_only_detail(torch_message)]
     return (f"{what}: {path} refused: loading it would need arbitrary unpickling "
             f"({', '.join(globals_named[:5])}), which can run code. fastdeit loads only tensors, numbers, "
             "strings, lists and dicts (torch.load weights_only=True); save the weights as a plain "
@@ -96,7 +97,8 @@ def weights_only_detail(torch_message: str) -> str:
 
 
 def written_by_older_fastdeit(path: Path) -> bool:
-    """A zip whose pickle carries fastdeit's checkpoint marker: looked for as bytes, never unpickled."""
+    """A zip whose pickle carries fastdeit's checkpoint marker: looked for as bytes, never unpickled.
+    (Format 1 asked only for numpy's globals: the caller checks that too.)"""
     from fastdeit.train.checkpoint import FORMAT
 
     try:
