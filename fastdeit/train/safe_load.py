@@ -44,9 +44,9 @@ def safe_torch_load(path: Path, what: str, allow: Sequence[type] = ()) -> Any:
                              f"written by torch.save ({weights_only_detail(message)})") from None
         raise UnsafeFileError(refusal_message(path, what, message)) from None
     except Exception as err:  # noqa: BLE001 - a truncated zip, flipped bytes...: all mean unreadable
-        first_line = str(err).splitlines()[0] if str(err) else ""
+        first_sentence = str(err).splitlines()[0].split(". ")[0] if str(err) else ""
         raise ValueError(f"{what}: {path} is not a readable checkpoint: corrupt or truncated "
-                         f"({type(err).__name__}: {first_line})") from None
+                         f"({type(err).__name__}: {first_sentence})") from None
 
 
 def load_weights_file(path: Path, what: str) -> Any:
