@@ -130,7 +130,12 @@ def test_train_resume_checkpoint_of_the_run_directory(half_run, tiny_folders, tm
 # ---- what still loads -----------------------------------------------------------------------------
 
 
+CPU = torch.device("cpu")
 TINY_VIT = dict(patch_size=8, embed_dim=32, depth=2, num_heads=2, drop_path=0.0)
+
+
+def teacher_config(path: Path) -> DistillConfig:
+    return DistillConfig(kind="hard", teacher="test_resnet", teacher_checkpoint=str(path))
 
 
 def test_a_timm_plain_state_dict_loads_as_init_checkpoint_and_as_teacher(tmp_path):
@@ -143,8 +148,7 @@ def test_a_timm_plain_state_dict_loads_as_init_checkpoint_and_as_teacher(tmp_pat
 
     cnn = timm.create_model("test_resnet", num_classes=CLASSES).eval()
     torch.save(cnn.state_dict(), tmp_path / "teacher.pth")
-    teacher = load_teacher(DistillConfig(kind="hard", teacher="test_resnet",
-                                         teacher_checkpoint=str(tmp_path / "teacher.pth")), CLASSES, torch.device("cpu"))
+    teacher = load_teacher(teacher_config(tmp_path / "teacher.pth"), CLASSES, CPU)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(teacher(x), cnn(x))
@@ -162,8 +166,7 @@ def test_a_deit_training_checkpoint_with_its_args_loads_as_init_checkpoint_and_a
     torch.testing.assert_close(init.state_dict(), source.state_dict(), rtol=0, atol=0)
     cnn = timm.create_model("test_resnet", num_classes=CLASSES).eval()
     torch.save({"model": cnn.state_dict(), "args": args}, tmp_path / "teacher.pth")
-    teacher = load_teacher(DistillConfig(kind="hard", teacher="test_resnet",
-                                         teacher_checkpoint=str(tmp_path / "teacher.pth")), CLASSES, torch.device("cpu"))
+    teacher = load_teacher(teacher_config(tmp_path / "teacher.pth"), CLASSES, CPU)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(teacher(x), cnn(x))
