@@ -108,25 +108,13 @@ def _feed(digest: Any, value: Any, where: str) -> None:
                         "strings, lists and dicts")
 
 
-def to_cpu(value: Any) -> Any:
-    """The same structure with every tensor on the CPU (one copy, hashed and saved from there)."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    if isinstance(value, dict):
-        return {k: to_cpu(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(to_cpu(v) for v in value)
-    return value
-
-
 # ---- save / load ------------------------------------------------------------------------------
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Contents and their SHA-256 in one file, written to `path.tmp`, fsynced, renamed, directory
     fsynced: a crash never leaves a half-written checkpoint, nor one without its checksum."""
-    blob = to_cpu({"format": FORMAT, "format_version": FORMAT_VERSION, "fastdeit_version": __version__,
-                   **payload})
+    blob = {"format": FORMAT, "format_version": FORMAT_VERSION, "fastdeit_version": __version__, **payload}
     blob[DIGEST_KEY] = content_digest(blob)
     atomic_write(Path(path), lambda f: torch.save(blob, f))
 
