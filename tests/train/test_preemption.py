@@ -20,7 +20,7 @@ from tests.train.conftest import tiny_overrides
 from tests.train.test_distributed import fastdeit_train
 
 # The CPU view-plan loader with deit's full recipe (RandAugment, erasing, mixup/cutmix) and drop path
-# on, whose masks come from each rank's own torch RNG: 288 samples / 32 = 9 steps an epoch.
+# on, whose masks come from each rank's own torch RNG: deit keeps 256 of the 288 samples an epoch: 8 steps of 32.
 RECIPE = ["data.loader=cpu", "data.img_size=40", "data.workers=1", "data.global_batch=32",
           "augment.mix_group=16", "model.drop_path=0.1"]
 
@@ -75,7 +75,7 @@ def test_sigterm_to_torchrun_mid_epoch_then_resume_equals_uninterrupted(tiny_bet
     # each rank finished its step, agreed on the stop, and said so (torchrun's own exit is its business)
     assert result.stderr.count("fastdeit train: stopped by SIGTERM at step") == 2, result.stderr[-3000:]
     blob = load_checkpoint(stopped_out / "checkpoint.pt")
-    total = 3 * 9
+    total = 3 * 8
     assert 3 <= blob["step"] < total  # written where the signal stopped it, not at an epoch end
     assert len(blob["rng_per_rank"]) == 2 and blob["world_size"] == 2
     assert pickle.dumps(blob["rng_per_rank"][0]) != pickle.dumps(blob["rng_per_rank"][1])  # seed + rank
@@ -104,7 +104,7 @@ def test_first_sigint_writes_a_checkpoint_and_exits_75_without_a_traceback(tiny_
     assert "Traceback" not in result.stderr
     assert "stopped by SIGINT at step" in result.stderr and "--resume" in result.stderr
     step = load_checkpoint(out / "checkpoint.pt")["step"]
-    assert 2 <= step < 5 * 9
+    assert 2 <= step < 5 * 8
     assert last_logged_step(out) == step  # nothing trained past the checkpoint
     resumed = fastdeit_train_resume(1, overrides + [f"run.max_steps={step + 2}"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -157,7 +157,7 @@ def test_step_checkpoints_by_the_clock_resume_exactly(tiny_betons, tmp_path, mon
     monkeypatch.setattr(ckpt, "save_checkpoint", save_and_keep)
     overrides = tiny_overrides(train_file, None, out, *RECIPE, "run.checkpoint_every_minutes=0.0001")
     train(build_config("deit_ti_300ep", overrides=overrides))
-    mid_epoch = [s for s in written if s % 9]
+    mid_epoch = [s for s in written if s % 8]
     assert mid_epoch, written  # step checkpoints, not only the epoch ends
     pick = mid_epoch[len(mid_epoch) // 2]
     again = tmp_path / "again"
@@ -175,7 +175,7 @@ def test_resume_on_another_world_size_reseeds_each_rank_and_says_so(tiny_betons,
     result = fastdeit_train_resume(1, overrides)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "written by 2 ranks, this run has 1" in result.stdout + result.stderr
-    assert load_checkpoint(out / "checkpoint.pt")["step"] == 9
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 8
 
 
 def test_a_failed_save_on_rank_0_stops_every_rank(tiny_betons, tmp_path):
