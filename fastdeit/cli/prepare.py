@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -33,29 +35,22 @@ def register(subparsers) -> None:
     p.add_argument("--on-error", choices=["skip", "fail"], default="skip",
                    help="an unreadable image: report it and leave it out (skip, default) or stop (fail)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted prepare of OUT")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace OUT if it exists (never a directory, never one of the input images)")
     p.add_argument("--chunk-size", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from fastdeit.data.prepare import prepare_dataset
+    from fastdeit.data.prepare import disk_full_message
 
-    report = prepare_dataset(
-        args.src,
-        args.out,
-        max_res=args.max_res,
-        quality=args.quality,
-        mode=args.mode,
-        workers=args.workers,
-        limit=args.limit,
-        on_error=args.on_error,
-        resume=args.resume,
-        progress=not args.no_progress,
-        smart_threshold=args.smart_threshold,
-        compress_probability=args.compress_probability,
-        chunk_size=args.chunk_size,
-    )
+    try:
+        report = prepare(args)
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise ValueError(disk_full_message(Path(args.out))) from None
+        raise
     for path, reason in report.skipped[:20]:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     if report.num_skipped > 20:
@@ -67,3 +62,24 @@ def run(args: argparse.Namespace) -> int:
         f"{report.images_per_s:.0f} img/s"
     )
     return 0
+
+
+def prepare(args: argparse.Namespace):
+    from fastdeit.data.prepare import prepare_dataset
+
+    return prepare_dataset(
+        args.src,
+        args.out,
+        max_res=args.max_res,
+        quality=args.quality,
+        mode=args.mode,
+        workers=args.workers,
+        limit=args.limit,
+        on_error=args.on_error,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        smart_threshold=args.smart_threshold,
+        compress_probability=args.compress_probability,
+        chunk_size=args.chunk_size,
+    )

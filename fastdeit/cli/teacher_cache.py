@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 
 from fastdeit.cli.config_args import add_config_arguments
@@ -60,7 +61,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"merged {len(args.merge) - 2} parts into {out}")
         return 0
     from fastdeit.config.load import build_config
-    from fastdeit.distill.build_cache import build_teacher_cache
 
     if not args.preset and not args.config:
         raise ValueError("give --preset NAME or --config FILE (the run whose views the cache holds)")
@@ -74,15 +74,27 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--out FILE is required (the config sets no distill.cache)")
     epochs = parse_pair(args.epochs, ":", "--epochs") if args.epochs else (0, config.schedule.epochs)
     shard = parse_pair(args.shard, "/", "--shard")
-    out = build_teacher_cache(
-        out_path, data=config.data, augment=config.augment, distill=config.distill, seed=config.run.seed,
-        epochs=epochs, k=args.k, device=config.run.device, precision=config.run.precision, shard=shard,
-        resume=args.resume, threads=args.threads or config.data.workers, micro_batch=args.micro_batch,
-        max_steps=args.max_steps, progress=not args.no_progress,
-    )
+    try:
+        out = build(args, config, out_path, epochs, shard)
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise ValueError(f"no space left on the device writing {out_path}.partial (the steps written so far "
+                             "are kept): free some space, then run the same command with --resume to continue") from None
+        raise
     if out is None:
         print(f"stopped after --max-steps {args.max_steps}; continue with --resume")
     else:
         print(f"wrote {out}" + (f" (shard {shard[0]}/{shard[1]}; merge the shards with "
                                 "`fastdeit teacher-cache merge OUT PART...`)" if shard[1] > 1 else ""))
     return 0
+
+
+def build(args: argparse.Namespace, config, out_path: str, epochs: tuple[int, int], shard: tuple[int, int]):
+    from fastdeit.distill.build_cache import build_teacher_cache
+
+    return build_teacher_cache(
+        out_path, data=config.data, augment=config.augment, distill=config.distill, seed=config.run.seed,
+        epochs=epochs, k=args.k, device=config.run.device, precision=config.run.precision, shard=shard,
+        resume=args.resume, threads=args.threads or config.data.workers, micro_batch=args.micro_batch,
+        max_steps=args.max_steps, progress=not args.no_progress,
+    )

@@ -124,6 +124,9 @@ class RunConfig:
     ema_decay: float = 0.99996  # deit --model-ema-decay
     eval_every: int = 1  # epochs between evaluations
     checkpoint_every: int = 1  # epochs between checkpoints
+    # minutes between step checkpoints (rank 0's clock), mid-epoch included; 0 = off. Our choice:
+    # at most 30 minutes of work lost to a crash or a preemption without a signal
+    checkpoint_every_minutes: float = 30.0
     log_every: int = 50  # steps between step lines in metrics.jsonl
     max_steps: int = 0  # stop after this many steps (0 = full schedule); for tests and smoke runs
     tensorboard: bool = False

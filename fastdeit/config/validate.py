@@ -47,6 +47,7 @@ def validate_config(config: TrainConfig) -> None:
     non_negative = [
         "data.workers", "data.eval_batch", "optim.weight_decay", "optim.clip_grad",
         "schedule.warmup_epochs", "schedule.warmup_lr", "schedule.min_lr", "run.max_steps",
+        "run.checkpoint_every_minutes",
         "augment.mixup", "augment.cutmix", "augment.recount", "distill.tau",
     ]
     for key in non_negative:

@@ -189,6 +189,32 @@ def _read_journal(journal: Path) -> tuple[dict, list[dict]]:
     return settings, commits
 
 
+# -- the output ---------------------------------------------------------------------------------
+
+
+def check_output(out: Path, *, overwrite: bool, resume: bool) -> None:
+    """Before any image is read: OUT may be replaced only when asked, and never if a directory."""
+    if out.is_dir():
+        raise ValueError(f"{out} is a directory; give the path of the .beton file to write, e.g. {out / 'train.beton'}")
+    unfinished = resume and _paths(out)[2].exists()  # --resume continues an interrupted prepare of OUT
+    if out.exists() and not overwrite and not unfinished:
+        raise ValueError(f"{out} already exists; pass --overwrite to replace it, or choose another OUT")
+
+
+def check_not_an_input(out: Path, src: str | os.PathLike, items: list[tuple[str, int]]) -> None:
+    """Even with --overwrite, OUT must not be one of the files it is made from."""
+    target = out.resolve()
+    inputs = [Path(src)] + [Path(p) for p, _ in items]
+    for path in inputs:
+        if path.resolve() == target:
+            raise ValueError(f"{out} is one of prepare's own inputs ({path}); choose another OUT")
+
+
+def disk_full_message(out: Path) -> str:
+    return (f"no space left on the device writing {out} (its .partial, .records and .journal files are kept): "
+            "free some space, then run the same command with --resume to continue")
+
+
 # -- the job ------------------------------------------------------------------------------------
 
 
@@ -203,6 +229,7 @@ def prepare_dataset(
     limit: int = 0,
     on_error: str = "skip",
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
     smart_threshold: int | None = None,
     compress_probability: float = 0.5,
@@ -217,10 +244,12 @@ def prepare_dataset(
     ValueError naming the file (the journal stays, so a later --resume continues).
     chunk_size: samples per unit of work and of the resume journal (default: 256, fewer for
     small jobs; a resume must use the same). on_chunk_committed(n_chunks): called after each
-    chunk is safely on disk (monitoring, tests).
+    chunk is safely on disk (monitoring, tests). overwrite: replace an existing `out` (never one of
+    the inputs, never a directory).
     """
     t0 = time.perf_counter()
     out = Path(out)
+    check_output(out, overwrite=overwrite, resume=resume)
     if mode not in L.IMAGE_MODES:
         raise ValueError(f"unknown --mode {mode!r}; expected one of {', '.join(L.IMAGE_MODES)}")
     if on_error not in ("skip", "fail"):
@@ -236,6 +265,7 @@ def prepare_dataset(
     workers = max(1, int(workers))
 
     items = source_items(src)
+    check_not_an_input(out, src, items)
     if limit:
         items = items[:limit]
     if not items:

@@ -109,14 +109,16 @@ def build_teacher_cache(
         if why:
             raise ValueError(f"--resume: {out} is a finished cache of another build: {why}")
         return out  # nothing left to do
+    # the teacher is checked (model name and shapes against its weights) before OUT.partial exists:
+    # a refused teacher leaves nothing behind that would block the corrected command
+    teacher = load_teacher(distill, views.num_classes, dev)
+    augmenter = DeviceAugment(augment, views.num_classes, out_dtype=views.input_dtype)
     writer = CacheWriter(out, header, resume=resume)
     try:
         todo = writer.todo()
         if max_steps > 0:
             todo = todo[:max_steps]
         if todo:
-            teacher = load_teacher(distill, views.num_classes, dev)
-            augmenter = DeviceAugment(augment, views.num_classes, out_dtype=views.input_dtype)
             loader = build_train_data(replace(data, workers=threads or data.workers), augment, data.train,
                                       rank=0, world_size=1, seed=seed, device=dev).loader  # training's loader
             bar = _bar(len(todo) * header.chunk_samples, progress)

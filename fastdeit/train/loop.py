@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import random
 import time
 from pathlib import Path
@@ -25,24 +26,58 @@ from fastdeit.train.data_source import Batches, build_train_data, build_val_load
 from fastdeit.train.distributed import (
     DistContext,
     all_reduce_sum,
+    any_rank,
     barrier,
+    gather_to_main,
     init_distributed,
+    run_on_main,
     shutdown_distributed,
 )
 from fastdeit.train.ema import build_ema
 from fastdeit.train.metrics import MetricsLog, Progress
 from fastdeit.train.optim import build_optimizer, scaled_lr
+from fastdeit.train.preemption import CheckpointClock, StopRequests, TrainingStopped
 from fastdeit.train.schedule import lr_at
 from fastdeit.train.step import StepContext, train_step, unwrap
 
 LAST_CHECKPOINT = "checkpoint.pt"
 BEST_CHECKPOINT = "best.pt"
+RUN_FILES = ("config.toml", LAST_CHECKPOINT, "metrics.jsonl")  # their presence means: a run lives here
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def rank_seed(seed: int, rank: int, step: int) -> int:
+    """The RNG seed of `rank` resuming at `step` on a world size other than the checkpoint's:
+    a pure function of the three, so such a resume is itself reproducible."""
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def check_run_dir(out: Path, resume: bool) -> None:
+    """Without --resume, refuse a directory that holds a run: nothing of it may be replaced."""
+    if resume:
+        return
+    present = [name for name in RUN_FILES if (out / name).exists()]
+    if not present:
+        return
+    if (out / LAST_CHECKPOINT).exists():
+        raise ValueError(f"run directory {out} already holds a run ({', '.join(present)}): pass --resume to "
+                         "continue it, or choose another --out")
+    raise ValueError(f"run directory {out} already holds the start of a run that wrote no checkpoint yet "
+                     f"({', '.join(present)}): choose another --out, or remove it to start over")
+
+
+def disk_full(err: BaseException) -> bool:
+    return isinstance(err, OSError) and err.errno == errno.ENOSPC
+
+
+def disk_full_error(path: Path) -> ValueError:
+    return ValueError(f"no space left on the device writing {path}; the last complete checkpoint is kept: "
+                      "free some space, then run the same command with --resume to continue")
 
 
 def run_dir(config: TrainConfig, preset: str | None) -> Path:
@@ -56,6 +91,7 @@ def write_resolved_config(out: Path, config: TrainConfig, preset: str | None) ->
 
 def train(config: TrainConfig, preset: str | None = None, resume: bool = False) -> dict[str, Any]:
     """Train per `config`; returns the final evaluation (empty without a validation set)."""
+    check_run_dir(run_dir(config, preset), resume)
     dist_ctx = init_distributed(config.run.device)
     try:
         return Trainer(config, preset, dist_ctx).run(resume)
@@ -145,7 +181,7 @@ class Trainer:
         return model
 
     # ---- checkpoints -------------------------------------------------------------------------
-    def checkpoint_payload(self, epoch_done: int) -> dict[str, Any]:
+    def checkpoint_payload(self, epoch_done: int, rngs: list[Any]) -> dict[str, Any]:
         return {
             "preset": self.preset,
             "config": config_to_dict(self.config),
@@ -158,15 +194,34 @@ class Trainer:
             "epoch": epoch_done,
             "steps_per_epoch": self.steps_per_epoch,
             "best_top1": self.best_top1,
-            "rng": ckpt.rng_state(),
-            # the plan loader's stream identity (dataset fingerprint, seed, recipe): checked on resume
-            "loader": self.train_data.loader.state_dict() if self.train_data.planned else None,
+            "rng": rngs[0],
+            # each rank's own RNG (drop path draws differ per rank: deit seeds seed + rank)
+            "rng_per_rank": rngs,
+            "world_size": self.dist.world_size,
+            # the plan loader's stream identity (dataset fingerprint, seed, recipe) and the exact
+            # position of the next batch: checked on resume
+            "loader": self.loader_state() if self.train_data.planned else None,
         }
 
+    def loader_state(self) -> dict[str, Any]:
+        state = self.train_data.loader.state_dict()
+        state.update(epoch=self.step // self.steps_per_epoch, step=self.step % self.steps_per_epoch)
+        return state
+
     def save(self, name: str, epoch_done: int) -> None:
-        if self.dist.is_main:
-            ckpt.save_checkpoint(self.out / name, self.checkpoint_payload(epoch_done))
-        barrier()
+        """Rank 0 writes; every rank learns whether that worked and stops with the error if not."""
+        rngs = gather_to_main(ckpt.rng_state())
+        path = self.out / name
+
+        def write() -> None:
+            try:
+                ckpt.save_checkpoint(path, self.checkpoint_payload(epoch_done, rngs))
+            except OSError as err:
+                if disk_full(err):
+                    raise disk_full_error(path) from None
+                raise
+
+        run_on_main(write, f"to write {path}")
 
     def try_resume(self) -> None:
         path = self.out / LAST_CHECKPOINT
@@ -190,32 +245,53 @@ class Trainer:
                 raise ValueError(f"checkpoint {path}: {err}") from None
         self.step = blob["step"]
         self.best_top1 = blob["best_top1"]
-        ckpt.restore_rng_state(blob["rng"])
+        self.restore_rng(blob, path)
         self.log.truncate_after(self.step)
+
+    def restore_rng(self, blob: dict[str, Any], path: Path) -> None:
+        """Each rank continues its own RNG stream; on another world size, re-derive them."""
+        states = blob.get("rng_per_rank")
+        if states is not None and len(states) == self.dist.world_size:
+            ckpt.restore_rng_state(states[self.dist.rank])
+            return
+        if states is None and self.dist.world_size == 1:
+            ckpt.restore_rng_state(blob["rng"])  # a checkpoint from before per-rank states
+            return
+        written_by = len(states) if states is not None else "an unknown number of"
+        if self.dist.is_main:
+            print(f"checkpoint {path} was written by {written_by} ranks, this run has {self.dist.world_size}: "
+                  f"each rank's RNG (drop path) is re-seeded from (seed, rank, step {self.step})", flush=True)
+        seed_everything(rank_seed(self.config.run.seed, self.dist.rank, self.step))
 
     # ---- the loop ----------------------------------------------------------------------------
     def run(self, resume: bool) -> dict[str, Any]:
+        if resume:
+            self.try_resume()  # before anything is written: a refused resume leaves every file as it was
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             write_resolved_config(self.out, self.config, self.preset)
         barrier()
-        if resume:
-            self.try_resume()
+        self.clock = CheckpointClock(self.config.run.checkpoint_every_minutes)
         progress = Progress(self.config.run.progress, self.total_steps, self.step, self.dist.is_main)
         progress.message(f"training {self.config.model.name} on {self.dist.world_size} x {self.device.type}: "
                          f"{self.num_classes} classes, {self.steps_per_epoch} steps/epoch, "
                          f"{self.total_steps} steps, out {self.out}")
         final: dict[str, Any] = {}
         try:
-            while self.step < self.total_steps:
-                epoch = self.step // self.steps_per_epoch
-                self.train_epoch(epoch, progress)
-                epoch_done = self.step % self.steps_per_epoch == 0
-                last = self.step >= self.total_steps
-                if self.val_loader is not None and ((epoch + 1) % self.config.run.eval_every == 0 or last):
-                    final = self.evaluate_and_log(epoch, progress)
-                if (epoch_done and (epoch + 1) % self.config.run.checkpoint_every == 0) or last:
-                    self.save(LAST_CHECKPOINT, epoch + int(epoch_done))
+            with StopRequests(announce=self.dist.is_main) as self.stop_requests:
+                while self.step < self.total_steps:
+                    epoch = self.step // self.steps_per_epoch
+                    self.train_epoch(epoch, progress)
+                    epoch_done = self.step % self.steps_per_epoch == 0
+                    last = self.step >= self.total_steps
+                    if self.val_loader is not None and ((epoch + 1) % self.config.run.eval_every == 0 or last):
+                        final = self.evaluate_and_log(epoch, progress)
+                    saved = (epoch_done and (epoch + 1) % self.config.run.checkpoint_every == 0) or last
+                    if saved:
+                        self.save(LAST_CHECKPOINT, epoch + int(epoch_done))
+                        self.clock.reset()
+                    if not last:
+                        self.stop_or_checkpoint(epoch + int(epoch_done), already_saved=saved)
         finally:
             progress.close()
             self.log.close()
@@ -252,9 +328,24 @@ class Trainer:
                 progress.update(self.step, epoch, loss, lr, img_per_s)
                 loss_sum.zero_()
                 window_start, window_steps, window_images = time.perf_counter(), 0, 0
+            if self.step % self.steps_per_epoch and self.step < self.total_steps:
+                self.stop_or_checkpoint(epoch)  # an epoch's last step: after its evaluation, in run()
         if self.step % self.steps_per_epoch == 0:
             self.log.write("epoch", epoch=epoch, step=self.step,
                            lr=lr_at(self.step - 1, self.steps_per_epoch, self.config.schedule, self.base_lr))
+
+    def stop_or_checkpoint(self, epoch: int, already_saved: bool = False) -> None:
+        """After a step: all ranks agree (one all-reduce) whether any got a stop signal and whether
+        rank 0's clock says a step checkpoint is due, then write it, and stop if asked to."""
+        stop, due = any_rank(self.stop_requests.received is not None, self.dist.is_main and self.clock.due())
+        if not (stop or due):
+            return
+        if not already_saved:
+            self.save(LAST_CHECKPOINT, epoch)
+            self.clock.reset()
+        if stop:
+            raise TrainingStopped(self.stop_requests.received or "a signal on another rank", self.step, epoch,
+                                  str(self.out / LAST_CHECKPOINT))
 
     def step_context(self) -> StepContext:
         return StepContext(model=self.ddp_model, optimizer=self.optimizer, scaler=self.scaler, ema=self.ema,

@@ -61,3 +61,48 @@ def test_sharded_cli_build_merges_and_resumes(tmp_path, capsys):
     assert "seed differs" in capsys.readouterr().err
     assert main(common + ["--out", str(tmp_path / "x.cache"), "--epochs", "2"]) == 2
     assert "--epochs" in capsys.readouterr().err
+
+
+def test_a_wrong_teacher_model_is_refused_before_out_partial_exists(tmp_path, capsys):
+    """The refusal leaves nothing behind: the corrected command then runs without --resume."""
+    beton = make_beton(tmp_path, 264, 0)
+    ckpt = save_teacher(tmp_path / "teacher.pt", 0)
+    config = write_config(tmp_path / "run.toml", beton)
+    out = tmp_path / "t.cache"
+    common = ["teacher-cache", "--config", config, "--teacher-checkpoint", ckpt, "--no-progress", "--out", str(out)]
+    assert main(common + ["--set", 'distill.teacher="test_efficientnet"', "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "does not fit test_efficientnet" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() and not (tmp_path / "t.cache.partial").exists()
+    assert main(common + ["--max-steps", "1"]) == 0  # the corrected retry: no --resume needed
+    assert (tmp_path / "t.cache.partial").exists()
+
+
+def test_a_full_disk_is_one_line_and_resume_completes(tmp_path, capsys, monkeypatch):
+    import errno
+    import os
+
+    beton = make_beton(tmp_path, 264, 0)
+    ckpt = save_teacher(tmp_path / "teacher.pt", 0)
+    config = write_config(tmp_path / "run.toml", beton)
+    common = ["teacher-cache", "--config", config, "--teacher-checkpoint", ckpt, "--no-progress"]
+    clean = tmp_path / "clean.cache"
+    assert main(common + ["--out", str(clean)]) == 0
+    out = tmp_path / "full.cache"
+    real_pwrite = os.pwrite
+    calls = []
+
+    def pwrite_until_full(fd, data, offset):  # the cache's writes: the 5th finds the disk full
+        calls.append(offset)
+        if len(calls) == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", pwrite_until_full)
+    capsys.readouterr()
+    assert main(common + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{out}.partial" in err and "--resume" in err
+    monkeypatch.setattr(os, "pwrite", real_pwrite)
+    assert main(common + ["--out", str(out), "--resume"]) == 0
+    assert out.read_bytes() == clean.read_bytes()

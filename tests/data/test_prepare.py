@@ -205,7 +205,7 @@ def test_cli_prepare_and_errors(tmp_path, folder, capsys):
     r = BetonReader(out)
     assert not r.is_jpeg.any() and int(np.maximum(r.widths, r.heights).max()) == 48
 
-    assert main(["prepare", str(tmp_path / "missing"), str(out), "--no-progress"]) == 2
+    assert main(["prepare", str(tmp_path / "missing"), str(tmp_path / "m.beton"), "--no-progress"]) == 2
     assert "missing: no such file" in capsys.readouterr().err
     empty = tmp_path / "empty"
     (empty / "a").mkdir(parents=True)
@@ -229,3 +229,80 @@ def test_image_too_big_for_a_page_is_reported(tmp_path):
     rep = prepare_dataset(tmp_path / "src", tmp_path / "o.beton", max_res=0, mode="raw", page_size=PAGE, progress=False)
     assert [(Path(p).name, "does not fit" in why) for p, why in rep.skipped] == [("big.JPEG", True)]
     assert rep.num_written == 1
+
+
+# -- OUT is never what the user did not ask to replace ---------------------------------------------
+
+
+def leftovers(out: Path) -> list[Path]:
+    return [p for p in (Path(f"{out}.partial"), Path(f"{out}.records"), Path(f"{out}.journal")) if p.exists()]
+
+
+def test_an_existing_out_is_refused_without_overwrite_and_replaced_with_it(tmp_path, folder, capsys):
+    out = tmp_path / "old.beton"
+    out.write_bytes(b"an older dataset")
+    assert main(["prepare", str(folder), str(out), "--no-progress", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"{out} already exists" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert out.read_bytes() == b"an older dataset" and not leftovers(out)
+    assert main(["prepare", str(folder), str(out), "--no-progress", "--workers", "1", "--overwrite"]) == 0
+    assert len(BetonReader(out)) == 12
+
+
+def test_out_that_is_an_input_or_a_directory_is_refused_even_with_overwrite(tmp_path, folder, capsys):
+    image = sorted((folder / "class_00").iterdir())[0]
+    before = image.read_bytes()
+    assert main(["prepare", str(folder), str(image), "--no-progress", "--overwrite"]) == 2
+    assert "one of prepare's own inputs" in capsys.readouterr().err
+    assert image.read_bytes() == before and not leftovers(image)
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{image},0\n")
+    assert main(["prepare", str(listing), str(listing), "--no-progress", "--overwrite"]) == 2
+    assert "one of prepare's own inputs" in capsys.readouterr().err
+    assert listing.read_text() == f"{image},0\n"
+    target = tmp_path / "a_folder"
+    target.mkdir()
+    assert main(["prepare", str(folder), str(target), "--no-progress", "--overwrite"]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert list(target.iterdir()) == [] and not leftovers(target)
+
+
+def test_out_checks_come_before_any_image_is_read(tmp_path, folder, monkeypatch):
+    import fastdeit.data.prepare as prepare_module
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("an image was read before OUT was checked")
+
+    monkeypatch.setattr(prepare_module, "load_rgb", no_reading)
+    (tmp_path / "x.beton").write_bytes(b"keep")
+    with pytest.raises(ValueError, match="already exists"):
+        prepare_dataset(folder, tmp_path / "x.beton", workers=1, **FAST)
+    with pytest.raises(ValueError, match="is a directory"):
+        prepare_dataset(folder, tmp_path, workers=1, **FAST)
+
+
+def test_a_full_disk_is_one_line_and_resume_completes(tmp_path, folder, capsys, monkeypatch):
+    import errno
+
+    import fastdeit.data.prepare as prepare_module
+
+    clean = prepare_dataset(folder, tmp_path / "clean.beton", chunk_size=2, workers=1, max_res=64, progress=False).out
+    out = tmp_path / "full.beton"
+    real_append = prepare_module._fsync_append
+    calls = []
+
+    def append_until_full(path, data):  # the 5th write (chunk 1's records) finds the disk full
+        calls.append(path)
+        if len(calls) == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_append(path, data)
+
+    monkeypatch.setattr(prepare_module, "_fsync_append", append_until_full)
+    args = ["prepare", str(folder), str(out), "--no-progress", "--workers", "1", "--chunk-size", "2",
+            "--max-res", "64"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(out) in err and "--resume" in err and "Traceback" not in err
+    monkeypatch.setattr(prepare_module, "_fsync_append", real_append)
+    assert main(args + ["--resume"]) == 0
+    assert out.read_bytes() == clean.read_bytes()
