@@ -19,6 +19,7 @@ CHOICES = {
     "run.device": ("auto", "cpu", "cuda"),
     "run.precision": ("auto", "bf16", "fp16", "fp32"),
     "run.progress": ("auto", "bar", "plain", "none"),
+    "schedule.step": ("epoch", "iteration"),
 }
 
 
