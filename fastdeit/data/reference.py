@@ -34,6 +34,7 @@ from timm.data.mixup import mixup_target
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision import datasets, transforms
 
+from fastdeit.config.recipe import check_augment_recipe
 from fastdeit.config.schema import AugmentConfig, DataConfig
 from fastdeit.data.repeated_aug import RepeatedAugSampler
 
@@ -324,8 +325,7 @@ class ReferenceMixup:
     """
 
     def __init__(self, aug: AugmentConfig, num_classes: int, seed: int | None = None) -> None:
-        if aug.mix_group < 2 or aug.mix_group % 2:
-            raise ValueError(f"augment.mix_group must be a positive even number, got {aug.mix_group}")
+        check_augment_recipe(aug)
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.group = aug.mix_group

@@ -15,7 +15,8 @@ from torch.nn.parallel import DistributedDataParallel
 from fastdeit.config.load import config_to_dict
 from fastdeit.config.schema import TrainConfig
 from fastdeit.distill.loss import distillation_loss
-from fastdeit.eval.evaluate import autocast_dtype, evaluate
+from fastdeit.eval.evaluate import evaluate
+from fastdeit.precision import autocast_dtype, needs_grad_scaler
 from fastdeit.models import create_model
 from fastdeit.models.compile import maybe_compile
 from fastdeit.models.factory import is_distilled
@@ -99,7 +100,7 @@ class Trainer:
         self.ema = build_ema(self.model, config.run) if config.run.ema else None
         self.optimizer = build_optimizer(self.model, config.optim, config.data.global_batch, self.device)
         self.base_lr = scaled_lr(config.optim, config.data.global_batch)
-        use_scaler = config.run.precision == "fp16" and self.device.type == "cuda"
+        use_scaler = needs_grad_scaler(self.device, config.run.precision)
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
         self.teacher = self.build_teacher()
         self.ddp_model = self.wrap_model()
