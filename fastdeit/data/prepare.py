@@ -29,6 +29,7 @@ import numpy as np
 from fastdeit.data.beton import layout as L
 from fastdeit.data.beton.writer import RECORD_DTYPE, BetonWriter, choose_mode, proportion_draw
 from fastdeit.data.image_io import ImageError, encode_jpeg, load_rgb
+from fastdeit.data.labels import label_error
 
 # torchvision.datasets.folder.IMG_EXTENSIONS
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -103,8 +104,9 @@ def list_file_items(list_path: str | os.PathLike) -> list[tuple[str, int]]:
             label = int(lab.strip())
         except ValueError:
             raise ValueError(f"{list_path}:{lineno}: label {lab.strip()!r} is not an integer") from None
-        if label < 0:
-            raise ValueError(f"{list_path}:{lineno}: label {label} is negative")
+        problem = label_error(label)
+        if problem is not None:
+            raise ValueError(f"{list_path}:{lineno}: {problem}")
         p = p.strip()
         items.append((p if os.path.isabs(p) else str(base / p), label))
     if not items:

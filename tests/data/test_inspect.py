@@ -35,7 +35,8 @@ def test_summary_values(beton):
     assert s["height"]["max"] == 50
     assert s["bytes_per_sample"]["max"] == 40 * 30 * 3
     assert s["file_bytes"] == beton.stat().st_size and s["format_version"] == 2
-    assert s["jpeg_check"] == {"checked": 2, "baseline_420": 2, "other": 0}
+    assert s["jpeg_check"] == {"checked": 2, "baseline_420": 2, "other": 0, "corrupt": 0, "corrupt_samples": []}
+    assert s["labels"] == {"num_bad": 0, "bad": []}
 
 
 def test_cli_text_json_and_export(beton, tmp_path, capsys):
