@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         compress_probability=args.compress_probability,
         chunk_size=args.chunk_size,
     )
+    for path, reason in report.skipped_dirs:
+        print(f"skipped folder {path}: {reason}", file=sys.stderr)
     for path, reason in report.skipped[:20]:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     if report.num_skipped > 20:
