@@ -293,15 +293,17 @@ def build_train_loader(
 
 
 def build_eval_loader(
-    data: DataConfig, path: str, *, rank: int, world_size: int
+    data: DataConfig, path: str, *, rank: int, world_size: int, key: str = "data.val"
 ) -> tuple[DataLoader, int]:
-    """deit's eval loader for one rank: (loader, num_classes), in order, no duplicates.
+    """deit's eval loader for one rank: (loader, num_classes), in order, no duplicates. It reads
+    ImageFolder directories and .beton files, whichever loader trained the model.
 
-    Per-rank batch is data.eval_batch when set, else global_batch // world_size.
+    Per-rank batch is data.eval_batch when set, else global_batch // world_size. `key` names the
+    setting or option `path` came from in error messages (data.val, --val).
     """
     _check_rank(rank, world_size)
     batch = data.eval_batch if data.eval_batch > 0 else _per_rank_batch(data, world_size)
-    dataset, num_classes = _dataset(path, build_eval_transform(data), "data.val")
+    dataset, num_classes = _dataset(path, build_eval_transform(data), key)
     loader = DataLoader(
         dataset,
         batch_size=batch,
