@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as err:
         print(f"fastdeit {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except FloatingPointError as err:  # a diverged run (NaN/inf loss): what to change, no traceback
+        print(f"fastdeit {args.command}: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -62,5 +62,5 @@ def test_bad_arguments_are_refused(beton):
         DaliLoader(beton, CFG, prefetch=-1)
     with pytest.raises(ValueError, match="hw_decoder_load"):
         DaliLoader(beton, CFG, hw_decoder_load=-0.1)
-    with pytest.raises(ValueError, match="no whole global batch"):
+    with pytest.raises(ValueError, match="no step of data.global_batch"):
         DaliLoader(beton, PlanConfig(img_size=32, global_batch=32, mix_group=8, epoch_multiple=16))
