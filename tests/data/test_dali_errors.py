@@ -6,7 +6,6 @@ really absent), the way Python reports an uninstalled package.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 import numpy as np
@@ -15,8 +14,9 @@ import torch
 
 from fastdeit.data.beton import BetonReader, BetonWriter
 from fastdeit.data.plan import PlanConfig
+from tests.extras import has_extra
 
-HAVE_DALI = importlib.util.find_spec("nvidia") is not None and importlib.util.find_spec("nvidia.dali") is not None
+HAVE_DALI = has_extra("nvidia.dali", "dali")
 CFG = PlanConfig(img_size=32, global_batch=16, mix_group=8, epoch_multiple=16, repeated_aug=1)
 
 
