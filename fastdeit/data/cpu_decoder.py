@@ -150,11 +150,13 @@ def decode_crop_resize(
     return resize_crop(_decode_full(data, f, expect, width, height), box, out, flip)
 
 
-def undecodable_sample_message(source, index: int, position: int, err: BaseException) -> str:
+def undecodable_sample_message(source, index: int, position: int | None, err: BaseException) -> str:
     """A sample met in training that does not decode: the file, the index, and how to look at it."""
     path = getattr(source, "path", None)
     where = f"{path}: sample {index}" if path else f"sample {index}"
-    text = f"{where} (stream position {position}) does not decode: {err}"
+    at = f" (stream position {position})" if position is not None else ""
+    why = str(err).removeprefix(f"{where}: ")
+    text = f"{where}{at} does not decode: {why}"
     if path:
         text += (f". Look at it with `fastdeit inspect {path} --export {index + 1} DIR` (writes samples 0..{index}; "
                  f"this one as its stored bytes) or `fastdeit inspect {path} --verify` (lists every sample that "

@@ -172,8 +172,13 @@ class _BetonImages(Dataset):
         return len(self.reader)
 
     def __getitem__(self, i: int) -> tuple[Any, int]:
-        img = Image.fromarray(self.reader.decode(i))
-        return self.transform(img), int(self.reader.labels[i])
+        try:
+            pixels = self.reader.decode(i)
+        except ValueError as err:  # name the file, the sample and how to look at it
+            from fastdeit.data.cpu_decoder import undecodable_sample_message
+
+            raise ValueError(undecodable_sample_message(self.reader, i, None, err)) from None
+        return self.transform(Image.fromarray(pixels)), int(self.reader.labels[i])
 
 
 def _dataset(path: str, transform: Callable, key: str) -> tuple[Dataset, int]:
