@@ -11,7 +11,7 @@ import torch
 
 from ._checks import check_images, check_per_sample, to_device
 
-MIX_NONE, MIX_MIXUP, MIX_CUTMIX = 0, 1, 2  # as fastdeit.data.plan
+from fastdeit.data.plan import MIX_CUTMIX, MIX_MIXUP, MIX_NONE  # the plan encodes each group's mode
 
 
 def smoothed_one_hot(labels: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:

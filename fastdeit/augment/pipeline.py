@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import torch
 
+from fastdeit.config.recipe import check_augment_recipe
 from fastdeit.config.schema import AugmentConfig
 
 from .erasing import MODES, random_erase
@@ -50,14 +51,7 @@ class DeviceAugment:
             raise ValueError(f"augment.interpolation={cfg.interpolation!r}: supported are {INTERPOLATIONS}")
         if cfg.reprob > 0 and cfg.remode not in MODES:
             raise ValueError(f"augment.remode={cfg.remode!r}: supported are {MODES}")
-        if cfg.reprob > 0 and cfg.recount != 1:
-            raise ValueError(f"augment.recount={cfg.recount}: only 1 erasing box is supported")
-        if cfg.mixup_mode != "batch":
-            raise ValueError(f"augment.mixup_mode={cfg.mixup_mode!r}: only 'batch' (per mixing group) is supported")
-        if cfg.mix_group <= 0:
-            raise ValueError(f"augment.mix_group must be positive, got {cfg.mix_group}")
-        if not 0.0 <= cfg.smoothing < 1.0:
-            raise ValueError(f"augment.smoothing must be in [0, 1), got {cfg.smoothing}")
+        check_augment_recipe(cfg)
         self.cfg = cfg
         self.num_classes = num_classes
         self.mean = tuple(mean)

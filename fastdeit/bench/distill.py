@@ -33,7 +33,7 @@ from fastdeit.distill.cache_format import CacheHeader, CacheWriter
 from fastdeit.distill.cache_reader import TeacherCache
 from fastdeit.distill.loss import distillation_loss
 from fastdeit.distill.teacher import prepare_for_inference
-from fastdeit.eval.evaluate import autocast_for
+from fastdeit.precision import autocast_dtype, autocast_for
 from fastdeit.models import create_model
 from fastdeit.train.optim import build_optimizer
 from fastdeit.train.step import split_heads
@@ -101,7 +101,7 @@ def run(
     optimizer = build_optimizer(model, OptimizerConfig(), batch, dev)
     teach = prepare_for_inference(timm.create_model(teacher, num_classes=num_classes), dev)
     k = min(k, num_classes)
-    in_dtype = torch.bfloat16 if (precision == "bf16" or (precision == "auto" and dev.type == "cuda")) else torch.float32
+    in_dtype = autocast_dtype(dev, precision)
     g = torch.Generator().manual_seed(0)
     n_batches = warmup + steps
     images = [torch.randn(batch, 3, img_size, img_size, generator=g).to(dev, in_dtype)

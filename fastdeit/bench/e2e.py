@@ -36,7 +36,7 @@ from fastdeit.config.schema import DistillConfig, TrainConfig
 from fastdeit.data.beton import BetonReader
 from fastdeit.data.stall_clock import StallClock
 from fastdeit.distill.loss import distillation_loss
-from fastdeit.eval.evaluate import autocast_for
+from fastdeit.precision import autocast_for
 from fastdeit.models import create_model
 from fastdeit.models.compile import compile_enabled, maybe_compile
 from fastdeit.train.ema import build_ema

@@ -19,6 +19,7 @@ round by round (a shared machine's load then hits all alike), after one warm-up 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -69,6 +70,15 @@ class Epochs:
         it = getattr(self.loader, "_iterator", None)  # persistent DataLoader workers
         return [w.pid for w in getattr(it, "_workers", [])]
 
+    def close(self) -> None:
+        """Stop the loader's threads and workers now, not in garbage collection at interpreter exit
+        (where threads still running compiled code print 'Exception ignored ...' tracebacks)."""
+        close = getattr(self.loader, "close", None)
+        if callable(close):
+            close()
+        self.loader = None
+        self.make_iter = None
+
 
 def _children_cpu(pids: list[int]) -> float:
     try:
@@ -106,7 +116,7 @@ def fastdeit_epochs(beton: Path, threads: int, region_decode: bool = True):
     reader = BetonReader(beton)
     cfg = PlanConfig(img_size=224, global_batch=BATCH, mix_group=64, repeated_aug=1, epoch_multiple=1)
     loader = FastLoader(reader, cfg, seed=0, threads=threads, prefetch=2, region_decode=region_decode)
-    return Epochs(lambda: iter(loader))
+    return Epochs(lambda: iter(loader), loader)
 
 
 def ffcv_epochs(beton: Path, workers: int):
@@ -128,7 +138,7 @@ def ffcv_epochs(beton: Path, workers: int):
             "label": [IntDecoder(), ToTensor()],
         },
     )
-    return Epochs(lambda: iter(loader))
+    return Epochs(lambda: iter(loader), loader)
 
 
 def reference_epochs(folder: Path, workers: int, full_recipe: bool):
@@ -247,7 +257,11 @@ def main(argv: list[str] | None = None) -> dict:
                     result["rows"].append(row)
                     shown = "n/a (not installed)" if ips is None else f"{ips:8.1f} img/s  {cpu:6.3f} CPU ms/img"
                     print(f"max_res {max_res!s:>5}  {w} worker(s)  {name:<52} {shown}", flush=True)
+                for epochs in loaders.values():
+                    if epochs is not None:
+                        epochs.close()
                 del loaders
+                gc.collect()  # the loaders' threads and mappings go now, while the interpreter is whole
     result["machine"]["load_avg_at_end"] = os.getloadavg()
     if args.note:
         result["note"] = args.note

@@ -40,11 +40,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ValueError as err:  # bad input: a clear message, no traceback
-        print(f"fastdeit {args.command}: error: {err}", file=sys.stderr)
+        print(f"fastdeit {args.command}: error: {without_worker_traceback(err)}", file=sys.stderr)
         return 2
     except FileNotFoundError as err:
         print(f"fastdeit {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except FloatingPointError as err:  # a diverged run (NaN/inf loss): what to change, no traceback
+        print(f"fastdeit {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+def without_worker_traceback(err: BaseException) -> str:
+    """The message of an error; for one re-raised from a DataLoader worker (whose text carries the
+    worker's traceback, "Caught ValueError in DataLoader worker ... Original Traceback ..."), only
+    the original message."""
+    text = str(err)
+    if "Original Traceback (most recent call last)" not in text:
+        return text
+    last = [line for line in text.splitlines() if line.strip()][-1]
+    return last.removeprefix(f"{type(err).__name__}: ")
 
 
 if __name__ == "__main__":

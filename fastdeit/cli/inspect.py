@@ -14,16 +14,18 @@ def register(subparsers) -> None:
     )
     p.add_argument("file", help=".beton file")
     p.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    p.add_argument("--verify", action="store_true",
+                   help="decode every sample and report those that fail (file and index); exit status 1 if any")
     p.add_argument("--export", nargs=2, metavar=("N", "DIR"), help="also write the first N decoded samples as PNG files into DIR")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from fastdeit.data.beton import BetonReader
-    from fastdeit.data.inspect import export_samples, format_summary, summarize
+    from fastdeit.data.inspect import export_samples, format_summary, has_problems, summarize
 
-    with BetonReader(args.file) as reader:
-        summary = summarize(reader)
+    with BetonReader(args.file, check_labels=False) as reader:  # bad labels are reported, not refused
+        summary = summarize(reader, verify=args.verify)
         exported = []
         if args.export:
             n_text, out_dir = args.export
@@ -39,4 +41,4 @@ def run(args: argparse.Namespace) -> int:
             print(format_summary(summary))
             if exported:
                 print(f"exported {len(exported)} samples to {args.export[1]}")
-    return 0
+    return 1 if has_problems(summary) else 0

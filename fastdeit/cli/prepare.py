@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         if err.errno == errno.ENOSPC:
             raise ValueError(disk_full_message(Path(args.out))) from None
         raise
+    for path, reason in report.skipped_dirs:
+        print(f"skipped folder {path}: {reason}", file=sys.stderr)
     for path, reason in report.skipped[:20]:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     if report.num_skipped > 20:

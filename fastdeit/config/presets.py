@@ -1,19 +1,30 @@
-"""Where presets live: the TOML files in the repository's `configs/` folder."""
+"""Where presets live: TOML files in `fastdeit/configs/` of an installed package (setup.py ships the
+repository's `configs/` folder there as package data), or `configs/` of a source checkout."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def preset_dirs() -> list[Path]:
+    """Candidate preset folders, first match wins: $FASTDEIT_CONFIGS, the installed package data,
+    the source checkout's configs/ (editable installs, PYTHONPATH on a clone)."""
+    override = os.environ.get("FASTDEIT_CONFIGS")
+    if override:
+        return [Path(override)]
+    return [PACKAGE_ROOT / "configs", PACKAGE_ROOT.parent / "configs"]
+
 
 def presets_dir() -> Path:
-    """`$FASTDEIT_CONFIGS` if set, else `configs/` beside the package (editable install)."""
-    override = os.environ.get("FASTDEIT_CONFIGS")
-    path = Path(override) if override else Path(__file__).resolve().parents[2] / "configs"
-    if not path.is_dir():
-        raise ValueError(f"preset folder {path} not found; install fastdeit from its repository "
-                         "with `pip install -e .` or point FASTDEIT_CONFIGS at a folder of presets")
-    return path
+    candidates = preset_dirs()
+    for path in candidates:
+        if path.is_dir() and any(path.glob("*.toml")):
+            return path
+    raise ValueError(f"no preset folder found (looked in {', '.join(map(str, candidates))}); reinstall "
+                     "fastdeit (`pip install .` ships the presets) or point FASTDEIT_CONFIGS at a folder of presets")
 
 
 def preset_names() -> list[str]:

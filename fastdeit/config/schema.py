@@ -102,12 +102,15 @@ class OptimizerConfig:
 
 @dataclass
 class ScheduleConfig:
-    """Per-iteration linear warmup then cosine decay (timm CosineLRScheduler semantics)."""
+    """Linear warmup then cosine decay (timm CosineLRScheduler semantics, see train/schedule.py)."""
 
     epochs: int = 300  # deit --epochs
     warmup_epochs: int = 5  # deit --warmup-epochs
     warmup_lr: float = 1e-6  # deit --warmup-lr
     min_lr: float = 1e-5  # deit --min-lr
+    # epoch: deit main.py's lr_scheduler.step(epoch) once per epoch; iteration: timm's formula at
+    # every step's fractional epoch
+    step: str = "epoch"
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fastdeit.config.recipe import check_augment_recipe
 from fastdeit.config.schema import TrainConfig
 
 CHOICES = {
@@ -19,6 +20,7 @@ CHOICES = {
     "run.device": ("auto", "cpu", "cuda"),
     "run.precision": ("auto", "bf16", "fp16", "fp32"),
     "run.progress": ("auto", "bar", "plain", "none"),
+    "schedule.step": ("epoch", "iteration"),
 }
 
 
@@ -74,6 +76,7 @@ def validate_config(config: TrainConfig) -> None:
              config.data.global_batch < config.augment.mix_group,
              "data.global_batch", config.data.global_batch,
              f"must be a multiple of augment.mix_group ({config.augment.mix_group})")
+    check_augment_recipe(config.augment)
     if config.distill.kind != "none":
         _require("distilled" in config.model.name or config.distill.kind == "hard_cls", "model.name",
                  config.model.name, f"distill.kind = {config.distill.kind!r} needs a distilled model "

@@ -150,6 +150,20 @@ def decode_crop_resize(
     return resize_crop(_decode_full(data, f, expect, width, height), box, out, flip)
 
 
+def undecodable_sample_message(source, index: int, position: int | None, err: BaseException) -> str:
+    """A sample met in training that does not decode: the file, the index, and how to look at it."""
+    path = getattr(source, "path", None)
+    where = f"{path}: sample {index}" if path else f"sample {index}"
+    at = f" (stream position {position})" if position is not None else ""
+    why = str(err).removeprefix(f"{where}: ")
+    text = f"{where}{at} does not decode: {why}"
+    if path:
+        text += (f". Look at it with `fastdeit inspect {path} --export {index + 1} DIR` (writes samples 0..{index}; "
+                 f"this one as its stored bytes) or `fastdeit inspect {path} --verify` (lists every sample that "
+                 "does not decode); re-run prepare on the source images to replace the file")
+    return text
+
+
 class CpuDecoder:
     """A pool of threads that fills batch buffers from plans; see `submit` and `decode`."""
 
@@ -189,7 +203,7 @@ class CpuDecoder:
                     self.region_decode,
                 )
             except Exception as err:  # noqa: BLE001 - name the sample whatever libjpeg raised
-                raise ValueError(f"sample {i} (position {int(plan.positions[r])}): {err}") from err
+                raise ValueError(undecodable_sample_message(src, i, int(plan.positions[r]), err)) from err
 
     def submit(self, plan: Plan, out: np.ndarray) -> list[Future]:
         """Start filling `out` (n × S × S × 3 uint8, n = len(plan)); returns the futures."""

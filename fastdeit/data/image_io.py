@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -49,6 +50,8 @@ def load_rgb(path: str | os.PathLike, max_res: int = 0) -> np.ndarray:
         raise ImageError(f"no such file: {err.filename or path}") from None
     except OSError as err:
         raise ImageError(f"cannot read file: {err}") from None
+    if not data:
+        raise ImageError("empty file (0 bytes)")
     if data[:3] == b"\xff\xd8\xff":
         arr = _load_plain_jpeg(data, max_res)
         if arr is not None:
@@ -130,7 +133,9 @@ def _load_pil(data: bytes, max_res: int) -> np.ndarray:
     except ImageError:
         raise
     except Exception as err:  # noqa: BLE001 - PIL plugins raise many types on bad files
-        raise ImageError(f"cannot read image: {type(err).__name__}: {err}") from None
+        # PIL names the in-memory buffer ("<_io.BytesIO object at 0x..>"); the caller names the path
+        message = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-f]+>", "", str(err))
+        raise ImageError(f"cannot read image: {type(err).__name__}: {message}") from None
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageError(f"unexpected decoded shape {arr.shape}")
     return np.ascontiguousarray(arr)

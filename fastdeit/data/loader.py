@@ -67,6 +67,19 @@ class _Slot:
             self.event = None
 
 
+def too_few_images(n_images: int, global_batch: int, epoch_multiple: int, mix_group: int) -> str:
+    """Why an epoch has no step, and which setting to change."""
+    used = n_images // epoch_multiple * epoch_multiple
+    need = -(-global_batch // epoch_multiple) * epoch_multiple
+    smaller = max(mix_group, used // mix_group * mix_group)
+    fix = (f"set data.global_batch to {smaller} or less (--set data.global_batch={smaller}; a multiple of "
+           f"augment.mix_group = {mix_group})" if used >= mix_group else "")
+    more = f"use at least {need} images"
+    return (f"{n_images} images give no step of data.global_batch = {global_batch}: an epoch uses "
+            f"floor(N / {epoch_multiple}) * {epoch_multiple} = {used} of them (deit's RASampler); "
+            + (f"{fix}, or {more}" if fix else more))
+
+
 class FastLoader:
     """Iterate to get this rank's `Batch`es of the current epoch; see the module docstring.
 
@@ -110,10 +123,8 @@ class FastLoader:
         self._n_images = len(self._widths)
         self._steps = steps_per_epoch(plan_cfg, self._n_images)
         if self._steps == 0:
-            raise ValueError(
-                f"{self._n_images} images give no whole global batch of {plan_cfg.global_batch} "
-                f"(epoch = floor(N / {plan_cfg.epoch_multiple}) * {plan_cfg.epoch_multiple} samples)"
-            )
+            raise ValueError(too_few_images(self._n_images, plan_cfg.global_batch, plan_cfg.epoch_multiple,
+                                            plan_cfg.mix_group))
         self.local_batch = len(self.groups) * plan_cfg.mix_group
         self.decoder = CpuDecoder(
             reader, threads=threads, dct_scaling=dct_scaling, region_decode=region_decode

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastdeit.config.recipe import check_augment_recipe, check_mix_group
 from fastdeit.config.schema import AugmentConfig, DataConfig
 from fastdeit.data import philox
 
@@ -106,12 +107,7 @@ class PlanConfig:
     def __post_init__(self) -> None:
         if self.img_size <= 0 or self.mix_group <= 0 or self.global_batch <= 0:
             raise ValueError("img_size, mix_group and global_batch must be positive")
-        if self.global_batch % self.mix_group:
-            raise ValueError(
-                f"global_batch {self.global_batch} is not a multiple of mix_group {self.mix_group}"
-            )
-        if self.mix_group % 2:
-            raise ValueError(f"mix_group must be even (timm Mixup), got {self.mix_group}")
+        check_mix_group(self.mix_group, self.global_batch)
         if self.repeated_aug < 1 or self.epoch_multiple < 1:
             raise ValueError("repeated_aug and epoch_multiple must be >= 1")
         if not (0 < self.scale[0] <= self.scale[1]) or not (0 < self.ratio[0] <= self.ratio[1]):
@@ -125,10 +121,7 @@ class PlanConfig:
     @classmethod
     def from_configs(cls, data: DataConfig, augment: AugmentConfig) -> "PlanConfig":
         """Build from the run's data and augment sub-configs (raises ValueError if unsupported)."""
-        if augment.recount != 1:
-            raise ValueError(f"augment.recount={augment.recount}: only 1 erasing box is supported")
-        if augment.mixup_mode != "batch":
-            raise ValueError(f"augment.mixup_mode={augment.mixup_mode!r}: only 'batch' is supported")
+        check_augment_recipe(augment)
         if augment.interpolation != "bicubic":
             raise ValueError(
                 f"augment.interpolation={augment.interpolation!r}: the plan loaders resize bicubic "

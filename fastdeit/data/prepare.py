@@ -29,6 +29,7 @@ import numpy as np
 from fastdeit.data.beton import layout as L
 from fastdeit.data.beton.writer import RECORD_DTYPE, BetonWriter, choose_mode, proportion_draw
 from fastdeit.data.image_io import ImageError, encode_jpeg, load_rgb
+from fastdeit.data.labels import label_error
 
 # torchvision.datasets.folder.IMG_EXTENSIONS
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -44,6 +45,8 @@ class PrepareReport:
     num_inputs: int
     num_written: int
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # (folder, reason) of directories not walked: symlinks to a folder already read (loops)
+    skipped_dirs: list[tuple[str, str]] = field(default_factory=list)
     num_classes: int = 0
     resumed_samples: int = 0
     seconds: float = 0.0
@@ -70,16 +73,44 @@ def find_classes(root: str | os.PathLike) -> tuple[list[str], dict[str, int]]:
     return classes, {c: i for i, c in enumerate(classes)}
 
 
-def image_folder_items(root: str | os.PathLike) -> list[tuple[str, int]]:
-    """(path, label) of every image in an ImageFolder tree, in torchvision's order."""
+def image_folder_items(
+    root: str | os.PathLike, skipped_dirs: list[tuple[str, str]] | None = None
+) -> list[tuple[str, int]]:
+    """(path, label) of every image in an ImageFolder tree, in torchvision's order.
+
+    Directory symlinks are followed (as torchvision does) but no directory is walked twice: a link
+    back to the root, to another class or to a folder seen before (a loop) would otherwise repeat
+    images, under the wrong class. Each directory left out is appended to `skipped_dirs` as
+    (path, reason)."""
     classes, class_to_idx = find_classes(root)
+    visited = {os.path.realpath(root)} | {os.path.realpath(os.path.join(root, c)) for c in classes}
     items = []
     for cls in classes:
-        for dirpath, _, fnames in sorted(os.walk(os.path.join(root, cls), followlinks=True)):
+        walked = []
+        for dirpath, dirnames, fnames in os.walk(os.path.join(root, cls), followlinks=True):
+            dirnames[:] = _unvisited_dirs(dirpath, sorted(dirnames), visited, skipped_dirs)
+            walked.append((dirpath, fnames))
+        for dirpath, fnames in sorted(walked):
             for fname in sorted(fnames):
                 if fname.lower().endswith(IMG_EXTENSIONS):
                     items.append((os.path.join(dirpath, fname), class_to_idx[cls]))
     return items
+
+
+def _unvisited_dirs(dirpath: str, dirnames: list[str], visited: set[str],
+                    skipped_dirs: list[tuple[str, str]] | None) -> list[str]:
+    """The sub-folders of dirpath whose real path has not been walked; marks them visited."""
+    keep = []
+    for name in dirnames:
+        path = os.path.join(dirpath, name)
+        real = os.path.realpath(path)
+        if real in visited:
+            if skipped_dirs is not None:
+                skipped_dirs.append((path, f"links to {real}, a folder already read (not read twice)"))
+            continue
+        visited.add(real)
+        keep.append(name)
+    return keep
 
 
 def list_file_items(list_path: str | os.PathLike) -> list[tuple[str, int]]:
@@ -103,8 +134,9 @@ def list_file_items(list_path: str | os.PathLike) -> list[tuple[str, int]]:
             label = int(lab.strip())
         except ValueError:
             raise ValueError(f"{list_path}:{lineno}: label {lab.strip()!r} is not an integer") from None
-        if label < 0:
-            raise ValueError(f"{list_path}:{lineno}: label {label} is negative")
+        problem = label_error(label)
+        if problem is not None:
+            raise ValueError(f"{list_path}:{lineno}: {problem}")
         p = p.strip()
         items.append((p if os.path.isabs(p) else str(base / p), label))
     if not items:
@@ -112,12 +144,14 @@ def list_file_items(list_path: str | os.PathLike) -> list[tuple[str, int]]:
     return items
 
 
-def source_items(src: str | os.PathLike) -> list[tuple[str, int]]:
+def source_items(
+    src: str | os.PathLike, skipped_dirs: list[tuple[str, str]] | None = None
+) -> list[tuple[str, int]]:
     src = Path(src)
     if not src.exists():
         raise FileNotFoundError(f"{src}: no such file or folder")
     if src.is_dir():
-        return image_folder_items(src)
+        return image_folder_items(src, skipped_dirs)
     return list_file_items(src)
 
 
@@ -264,7 +298,8 @@ def prepare_dataset(
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     workers = max(1, int(workers))
 
-    items = source_items(src)
+    skipped_dirs: list[tuple[str, str]] = []
+    items = source_items(src, skipped_dirs)
     check_not_an_input(out, src, items)
     if limit:
         items = items[:limit]
@@ -384,6 +419,7 @@ def prepare_dataset(
         num_inputs=len(items),
         num_written=len(records),
         skipped=skipped,
+        skipped_dirs=skipped_dirs,
         num_classes=int(records["label"].max()) + 1,
         resumed_samples=resumed_samples,
         seconds=time.perf_counter() - t0,

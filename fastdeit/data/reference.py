@@ -34,6 +34,7 @@ from timm.data.mixup import mixup_target
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision import datasets, transforms
 
+from fastdeit.config.recipe import check_augment_recipe
 from fastdeit.config.schema import AugmentConfig, DataConfig
 from fastdeit.data.repeated_aug import RepeatedAugSampler
 
@@ -171,8 +172,13 @@ class _BetonImages(Dataset):
         return len(self.reader)
 
     def __getitem__(self, i: int) -> tuple[Any, int]:
-        img = Image.fromarray(self.reader.decode(i))
-        return self.transform(img), int(self.reader.labels[i])
+        try:
+            pixels = self.reader.decode(i)
+        except ValueError as err:  # name the file, the sample and how to look at it
+            from fastdeit.data.cpu_decoder import undecodable_sample_message
+
+            raise ValueError(undecodable_sample_message(self.reader, i, None, err)) from None
+        return self.transform(Image.fromarray(pixels)), int(self.reader.labels[i])
 
 
 def _dataset(path: str, transform: Callable, key: str) -> tuple[Dataset, int]:
@@ -292,15 +298,17 @@ def build_train_loader(
 
 
 def build_eval_loader(
-    data: DataConfig, path: str, *, rank: int, world_size: int
+    data: DataConfig, path: str, *, rank: int, world_size: int, key: str = "data.val"
 ) -> tuple[DataLoader, int]:
-    """deit's eval loader for one rank: (loader, num_classes), in order, no duplicates.
+    """deit's eval loader for one rank: (loader, num_classes), in order, no duplicates. It reads
+    ImageFolder directories and .beton files, whichever loader trained the model.
 
-    Per-rank batch is data.eval_batch when set, else global_batch // world_size.
+    Per-rank batch is data.eval_batch when set, else global_batch // world_size. `key` names the
+    setting or option `path` came from in error messages (data.val, --val).
     """
     _check_rank(rank, world_size)
     batch = data.eval_batch if data.eval_batch > 0 else _per_rank_batch(data, world_size)
-    dataset, num_classes = _dataset(path, build_eval_transform(data), "data.val")
+    dataset, num_classes = _dataset(path, build_eval_transform(data), key)
     loader = DataLoader(
         dataset,
         batch_size=batch,
@@ -324,8 +332,7 @@ class ReferenceMixup:
     """
 
     def __init__(self, aug: AugmentConfig, num_classes: int, seed: int | None = None) -> None:
-        if aug.mix_group < 2 or aug.mix_group % 2:
-            raise ValueError(f"augment.mix_group must be a positive even number, got {aug.mix_group}")
+        check_augment_recipe(aug)
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.group = aug.mix_group

@@ -22,7 +22,7 @@ from fastdeit.config.schema import AugmentConfig, DataConfig, DistillConfig
 from fastdeit.data.plan import PLAN_VERSION
 from fastdeit.distill.cache_format import CacheHeader, CacheWriter, mismatch, read_header
 from fastdeit.distill.cache_identity import check_planned_loader, run_views, teacher_identity
-from fastdeit.eval.evaluate import autocast_for
+from fastdeit.precision import autocast_for
 
 
 def resolve_device(device: str) -> torch.device:

@@ -30,7 +30,7 @@ _NOT_VIEW_FIELDS = frozenset({"smoothing", "color_jitter"})
 def teacher_input_dtype(device: torch.device | str, precision: str) -> torch.dtype:
     """The dtype DeviceAugment emits for the model and the teacher: the trainer's autocast dtype
     (bf16 under bf16 autocast, fp16 under CUDA fp16, fp32 otherwise). Builder and trainer agree."""
-    from fastdeit.eval.evaluate import autocast_dtype
+    from fastdeit.precision import autocast_dtype
 
     return autocast_dtype(torch.device(device), precision)
 

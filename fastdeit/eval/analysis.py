@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fastdeit.eval.evaluate import autocast_for, head_logits
+from fastdeit.eval.evaluate import head_logits
+from fastdeit.precision import autocast_for
 from fastdeit.figures import pyplot, save_figure
 
 PAPER_COSINE = {"embedding": 0.06, "last layer": 0.93}

@@ -3,12 +3,12 @@ average (what deit's inference uses, VisionTransformerDistilled in eval mode).""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Iterable
 
 import torch
 from torch import nn
 
+from fastdeit.precision import autocast_for
 from fastdeit.train.distributed import all_reduce_sum
 
 
@@ -19,22 +19,6 @@ def head_logits(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tenso
         dist = model.head_dist(features[:, 1])
         return {"": (cls + dist) / 2, "_cls": cls, "_dist": dist}
     return {"": model(images)}
-
-
-def autocast_dtype(device: torch.device, precision: str) -> torch.dtype:
-    """run.precision resolved: auto = bf16 on CUDA, fp32 on CPU; fp16 only on CUDA."""
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
-    if precision == "fp16" and device.type == "cpu":
-        precision = "fp32"
-    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
-def autocast_for(device: torch.device, precision: str):
-    dtype = autocast_dtype(device, precision)
-    if dtype == torch.float32:
-        return nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 @torch.no_grad()

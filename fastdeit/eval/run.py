@@ -37,16 +37,33 @@ def model_from_checkpoint(blob: dict[str, Any], config: TrainConfig, which: str 
     return model
 
 
-def checkpoint_val_loader(config: TrainConfig, val: str, path: Path, num_classes: int):
-    """The validation loader for `val` with the checkpoint recipe's eval transform."""
-    from fastdeit.train.data_source import build_val_loader, resolve_paths
+def resolve_val(val: str, loader: str) -> str:
+    """`--val` as a path: 'demo' is the embedded demo's validation split (the .beton the view-plan
+    loaders trained beside, or its folder for the reference loader); anything else must exist."""
+    if val == "demo":
+        from fastdeit.data.demo import ensure_demo_dataset
+        from fastdeit.train.data_source import demo_beton
 
-    config.data.train, config.data.val = "demo" if val == "demo" else val, val
-    _, val_path = resolve_paths(config.data)
-    loader, val_classes = build_val_loader(config.data, val_path, rank=0, world_size=1)
+        split = ensure_demo_dataset().val_dir
+        return str(split) if loader == "reference" else demo_beton(split, is_main=True)
+    if not val:
+        raise ValueError("--val is empty: pass a .beton file, an ImageFolder directory or 'demo'")
+    if not Path(val).exists():
+        raise ValueError(f"--val: no such file or directory {val}")
+    return val
+
+
+def checkpoint_val_loader(config: TrainConfig, val: str, path: Path, num_classes: int):
+    """The validation loader for `val` (a .beton file or an ImageFolder directory, whichever loader
+    trained the checkpoint) with the checkpoint recipe's eval transform."""
+    from fastdeit.data.reference import build_eval_loader
+
+    val_path = resolve_val(val, config.data.loader)
+    config.data.val = val_path
+    loader, val_classes = build_eval_loader(config.data, val_path, rank=0, world_size=1, key="--val")
     if val_classes > num_classes:
-        raise ValueError(f"--val {val} has {val_classes} classes; checkpoint {path} was trained on "
-                         f"{num_classes}")
+        raise ValueError(f"--val {val} has labels up to {val_classes - 1}; checkpoint {path} was trained on "
+                         f"{num_classes} classes (labels 0..{num_classes - 1})")
     return loader
 
 

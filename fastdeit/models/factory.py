@@ -38,6 +38,16 @@ def architecture_overrides(cfg: ModelConfig) -> dict[str, int]:
     return {k: v for k, v in fields.items() if v > 0}
 
 
+def shape_error(cfg: ModelConfig, shape: dict[str, int], err: BaseException) -> str:
+    """timm's refusal of an architecture, with the settings (--set keys) that shaped it."""
+    keys = {"img_size": "data.img_size"}
+    settings = ", ".join(f"{keys.get(k, 'model.' + k)} = {v}" for k, v in shape.items())
+    why = str(err) or type(err).__name__
+    return (f"model.name = {cfg.name!r} cannot be built with {settings or 'timm defaults'}: {why} "
+            "(model.embed_dim must be divisible by model.num_heads, and data.img_size by model.patch_size; "
+            "change them with --set)")
+
+
 def create_model(cfg: ModelConfig, num_classes: int, img_size: int) -> nn.Module:
     """A freshly initialised timm model (no pretrained download), optionally fine-tune-initialised."""
     if cfg.name not in timm.list_models():
@@ -53,14 +63,17 @@ def create_model(cfg: ModelConfig, num_classes: int, img_size: int) -> nn.Module
                              f"these; {cfg.name!r} is not one: pick a timm variant of the size you want "
                              "and leave them 0")
         shape = {}
-    model = timm.create_model(
-        cfg.name,
-        pretrained=False,
-        num_classes=num_classes,
-        drop_rate=cfg.drop,
-        drop_path_rate=cfg.drop_path,
-        **shape,
-    )
+    try:
+        model = timm.create_model(
+            cfg.name,
+            pretrained=False,
+            num_classes=num_classes,
+            drop_rate=cfg.drop,
+            drop_path_rate=cfg.drop_path,
+            **shape,
+        )
+    except (AssertionError, RuntimeError, TypeError, ValueError) as err:  # timm asserts on shapes
+        raise ValueError(shape_error(cfg, shape, err)) from None
     if cfg.init_checkpoint:
         load_finetune_weights(model, Path(cfg.init_checkpoint))
     return model

@@ -17,7 +17,8 @@ from fastdeit.atomic_write import atomic_write
 from fastdeit.config.load import config_to_dict
 from fastdeit.config.schema import TrainConfig
 from fastdeit.distill.loss import distillation_loss
-from fastdeit.eval.evaluate import autocast_dtype, evaluate
+from fastdeit.eval.evaluate import evaluate
+from fastdeit.precision import autocast_dtype, needs_grad_scaler
 from fastdeit.models import create_model
 from fastdeit.models.compile import maybe_compile
 from fastdeit.models.factory import is_distilled
@@ -81,7 +82,13 @@ def disk_full_error(path: Path) -> ValueError:
 
 
 def run_dir(config: TrainConfig, preset: str | None) -> Path:
-    return Path(config.run.out or f"runs/{preset or 'custom'}")
+    """The run directory; refused (before any work) where it or a parent is an existing file."""
+    out = Path(config.run.out or f"runs/{preset or 'custom'}")
+    for path in (out, *out.parents):
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"run.out (--out) = {out}: {path} is a file, not a folder; pass a folder for the run "
+                             "(created if missing)")
+    return out
 
 
 def write_resolved_config(out: Path, config: TrainConfig, preset: str | None) -> None:
@@ -133,15 +140,16 @@ class Trainer:
         self.ema = build_ema(self.model, config.run) if config.run.ema else None
         self.optimizer = build_optimizer(self.model, config.optim, config.data.global_batch, self.device)
         self.base_lr = scaled_lr(config.optim, config.data.global_batch)
-        use_scaler = config.run.precision == "fp16" and self.device.type == "cuda"
+        use_scaler = needs_grad_scaler(self.device, config.run.precision)
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
         self.teacher = self.build_teacher()
         self.ddp_model = self.wrap_model()
         self.loss_fn = maybe_compile(distillation_loss, self.config.model, self.device)
         self.steps_per_epoch = len(self.train_data.loader)
         if self.steps_per_epoch == 0:
-            raise ValueError(f"data.train {train_path}: too few samples for one global batch of "
-                             f"{config.data.global_batch}")
+            raise ValueError(f"data.train {train_path}: too few samples for one step of data.global_batch = "
+                             f"{config.data.global_batch}: lower it (--set data.global_batch=N, a multiple of "
+                             f"augment.mix_group = {config.augment.mix_group}) or use more images")
         self.total_steps = config.schedule.epochs * self.steps_per_epoch
         if config.run.max_steps:
             self.total_steps = min(self.total_steps, config.run.max_steps)
@@ -321,8 +329,9 @@ class Trainer:
                 all_reduce_sum(loss_sum)  # the logged loss is the global batch's, whatever the world size
                 loss = float(loss_sum.item()) / (window_steps * self.dist.world_size)  # host sync: every log_every steps
                 if not np.isfinite(loss):
-                    raise FloatingPointError(f"loss is {loss} at step {self.step}; lower optim.lr or "
-                                             "set optim.clip_grad")
+                    raise FloatingPointError(f"loss is {loss} at step {self.step}: training diverged; lower the "
+                                             "learning rate (--set optim.lr=...) or clip gradients "
+                                             "(--set optim.clip_grad=1.0)")
                 img_per_s = window_images / max(time.perf_counter() - window_start, 1e-9)
                 self.log.write("step", epoch=epoch, step=self.step, loss=loss, lr=lr, img_per_s=img_per_s)
                 progress.update(self.step, epoch, loss, lr, img_per_s)

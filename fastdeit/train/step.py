@@ -13,7 +13,7 @@ from torch import nn
 
 from fastdeit.config.schema import DistillConfig
 from fastdeit.distill.loss import distillation_loss
-from fastdeit.eval.evaluate import autocast_for
+from fastdeit.precision import autocast_for
 
 
 @dataclass

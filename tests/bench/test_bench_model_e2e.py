@@ -6,6 +6,7 @@ import torch
 from fastdeit.bench.e2e import projected_hours
 from fastdeit.bench.model import forward_gmacs
 from fastdeit.cli import main
+from tests.extras import import_extra
 
 
 @pytest.mark.parametrize("name,paper", [("deit_tiny_patch16_224", 1.3), ("deit_small_patch16_224", 4.6),
@@ -96,7 +97,7 @@ def test_json_without_a_file_prints_only_json_on_stdout(kind, capsys):
 
 
 def test_bench_loader_dali_without_a_gpu_runs_the_cpu_twin_with_a_note(capsys):
-    pytest.importorskip("nvidia.dali")
+    import_extra("nvidia.dali", "dali")
     if torch.cuda.is_available():
         pytest.skip("a GPU is here: the real DALI benchmark would run")
     assert main(["bench", "loader", "--loader", "dali", "--json"]) == 0

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("nvidia.dali")
+from tests.extras import import_extra
+
+import_extra("nvidia.dali", "dali")
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_dali.py"
 

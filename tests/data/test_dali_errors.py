@@ -6,7 +6,6 @@ really absent), the way Python reports an uninstalled package.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 import numpy as np
@@ -15,8 +14,9 @@ import torch
 
 from fastdeit.data.beton import BetonReader, BetonWriter
 from fastdeit.data.plan import PlanConfig
+from tests.extras import has_extra
 
-HAVE_DALI = importlib.util.find_spec("nvidia") is not None and importlib.util.find_spec("nvidia.dali") is not None
+HAVE_DALI = has_extra("nvidia.dali", "dali")
 CFG = PlanConfig(img_size=32, global_batch=16, mix_group=8, epoch_multiple=16, repeated_aug=1)
 
 
@@ -62,5 +62,5 @@ def test_bad_arguments_are_refused(beton):
         DaliLoader(beton, CFG, prefetch=-1)
     with pytest.raises(ValueError, match="hw_decoder_load"):
         DaliLoader(beton, CFG, hw_decoder_load=-0.1)
-    with pytest.raises(ValueError, match="no whole global batch"):
+    with pytest.raises(ValueError, match="no step of data.global_batch"):
         DaliLoader(beton, PlanConfig(img_size=32, global_batch=32, mix_group=8, epoch_multiple=16))

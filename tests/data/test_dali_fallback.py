@@ -13,7 +13,9 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("nvidia.dali")
+from tests.extras import import_extra
+
+import_extra("nvidia.dali", "dali")
 
 from fastdeit.data import dali_pipeline  # noqa: E402
 from fastdeit.data.beton import BetonReader, BetonWriter  # noqa: E402

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from tests.extras import import_extra
 import torch
 
-pytest.importorskip("nvidia.dali")
+import_extra("nvidia.dali", "dali")
 
 from fastdeit.data.beton import BetonReader, BetonWriter  # noqa: E402
 from fastdeit.data.dali_loader import DaliLoader  # noqa: E402

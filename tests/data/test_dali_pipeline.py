@@ -17,7 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("nvidia.dali")
+from tests.extras import import_extra
+
+import_extra("nvidia.dali", "dali")
 
 from fastdeit.data.beton import BetonReader, BetonWriter  # noqa: E402
 from fastdeit.data.cpu_decoder import CpuDecoder  # noqa: E402

@@ -7,7 +7,9 @@ import math
 
 import pytest
 
-pytest.importorskip("nvidia.dali")
+from tests.extras import import_extra
+
+import_extra("nvidia.dali", "dali")
 
 from fastdeit.config.load import build_config  # noqa: E402
 from fastdeit.data.beton import BetonWriter  # noqa: E402

@@ -8,8 +8,10 @@ import gc
 import numpy as np
 import pytest
 
-ffcv = pytest.importorskip("ffcv")
-cv2 = pytest.importorskip("cv2")
+from tests.extras import import_extra
+
+ffcv = import_extra("ffcv", "ffcv")
+cv2 = import_extra("cv2", "ffcv")
 
 # numba (under FFCV's Loader) can report a harmless KeyError from a dispatcher finalizer at teardown
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")

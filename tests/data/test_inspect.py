@@ -35,7 +35,8 @@ def test_summary_values(beton):
     assert s["height"]["max"] == 50
     assert s["bytes_per_sample"]["max"] == 40 * 30 * 3
     assert s["file_bytes"] == beton.stat().st_size and s["format_version"] == 2
-    assert s["jpeg_check"] == {"checked": 2, "baseline_420": 2, "other": 0}
+    assert s["jpeg_check"] == {"checked": 2, "baseline_420": 2, "other": 0, "corrupt": 0, "corrupt_samples": []}
+    assert s["labels"] == {"num_bad": 0, "bad": []}
 
 
 def test_cli_text_json_and_export(beton, tmp_path, capsys):
@@ -73,6 +74,7 @@ def test_jpeg_check_flags_progressive_jpegs(tmp_path, capsys):
     with BetonWriter(path, page_size=L.MIN_PAGE_SIZE) as w:
         w.add_encoded(buf.getvalue(), mode=L.MODE_JPG, width=40, height=30, label=0)
         w.add(im, 1)
-    assert summarize(BetonReader(path))["jpeg_check"] == {"checked": 2, "baseline_420": 1, "other": 1}
+    assert summarize(BetonReader(path))["jpeg_check"] == {"checked": 2, "baseline_420": 1, "other": 1,
+                                                          "corrupt": 0, "corrupt_samples": []}
     assert main(["inspect", str(path)]) == 0
     assert "1 of 2 checked are baseline 4:2:0; 1 are not" in capsys.readouterr().out

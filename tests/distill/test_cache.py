@@ -241,7 +241,7 @@ def test_corrupt_or_truncated_files_are_refused(setup, full):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_bf16_cache_equals_the_online_teacher(setup):
     """The GPU path: teacher in bf16 autocast, channels_last, on bf16 views, as training runs it."""
-    from fastdeit.eval.evaluate import autocast_for
+    from fastdeit.precision import autocast_for
 
     dev = torch.device("cuda")
     out = build(setup, setup.tmp / "cuda.cache", device="cuda", precision="bf16", epochs=(0, 1))

@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from fastdeit.distill import distillation_loss
-from fastdeit.train.loss import smoothed_one_hot, soft_target_cross_entropy
+from fastdeit.augment.mixup import smoothed_one_hot
+from fastdeit.train.loss import soft_target_cross_entropy
 
 
 @pytest.fixture

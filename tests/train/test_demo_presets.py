@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from tests.extras import import_extra
+
 from fastdeit.cli import main
 
 
@@ -18,7 +20,7 @@ def demo_cache(tmp_path_factory):
 @pytest.mark.parametrize("loader", ["cpu", "dali"])
 def test_demo_preset_trains_and_evaluates(demo_cache, tmp_path, loader, capsys):
     if loader == "dali":
-        pytest.importorskip("nvidia.dali")
+        import_extra("nvidia.dali", "dali")
     out = tmp_path / "demo"
     args = ["train", "--preset", "demo", "--out", str(out), "--json", "--set", f"data.loader={loader}",
             "--set", "run.max_steps=3", "--set", "run.log_every=1", "--set", "run.progress=none"]

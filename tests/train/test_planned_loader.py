@@ -31,15 +31,29 @@ def test_killed_mid_epoch_and_resumed_equals_uninterrupted(tiny_betons, tmp_path
 
 
 def test_resume_refuses_another_dataset(tiny_betons, tmp_path):
+    """Same path, same number of images, same recipe: only the bytes differ (another draw of the
+    shapes), so the run gets as far as the resume and the dataset's fingerprint is what refuses it."""
+    import shutil
+
     import pytest
 
-    train_file, val_file = tiny_betons
-    run = tiny_overrides(train_file, None, tmp_path / "r", *FULL_RECIPE_CPU_LOADER, "run.max_steps=2")
-    train(build_config("deit_ti_300ep", overrides=run))
-    other = tiny_overrides(val_file, None, tmp_path / "r", *FULL_RECIPE_CPU_LOADER)
-    with pytest.raises(ValueError):
-        train(build_config("deit_ti_300ep", overrides=other + ["data.global_batch=16", "augment.mix_group=8"]),
-              resume=True)
+    from fastdeit.data.beton import BetonReader
+    from fastdeit.data.prepare import prepare_dataset
+    from tests.train.conftest import PER_CLASS_TRAIN, write_folder
+
+    train_file, _ = tiny_betons
+    data = tmp_path / "train.beton"
+    shutil.copy(train_file, data)
+    run = tiny_overrides(data, None, tmp_path / "r", *FULL_RECIPE_CPU_LOADER)
+    train(build_config("deit_ti_300ep", overrides=run + ["run.max_steps=2"]))
+    before = BetonReader(data)
+    other = tmp_path / "other.beton"
+    prepare_dataset(write_folder(tmp_path / "other", PER_CLASS_TRAIN, seed=7), other, max_res=64, progress=False)
+    other.replace(data)  # the same file name now holds other images
+    after = BetonReader(data)
+    assert len(after) == len(before) and after.fingerprint != before.fingerprint
+    with pytest.raises(ValueError, match="fingerprint"):
+        train(build_config("deit_ti_300ep", overrides=run), resume=True)
 
 
 def test_full_recipe_two_processes_match_one(tiny_betons, tmp_path):

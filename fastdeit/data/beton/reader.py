@@ -16,16 +16,22 @@ import numpy as np
 
 from fastdeit.data.beton import layout as L
 from fastdeit.data.image_io import decode_jpeg
+from fastdeit.data.labels import check_labels
 
 MAX_FIELDS = 256
 
 
 class BetonReader:
     """Random access to the samples of a `.beton` file with an RGB image field and an int label
-    field (named `image`/`label`, or the only field of each type)."""
+    field (named `image`/`label`, or the only field of each type).
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    check_labels: refuse a file whose labels are not class indices (negative, or beyond
+    fastdeit.data.labels.MAX_CLASSES) with the file and the sample named, before any loader is
+    built on it; `inspect` opens with False to report them instead."""
+
+    def __init__(self, path: str | os.PathLike, *, check_labels: bool = True) -> None:
         self.path = Path(path)
+        self._check_labels = check_labels
         self._open_checked()
 
     def _open_checked(self) -> None:
@@ -136,6 +142,8 @@ class BetonReader:
 
         self._select_fields()
         self._check_images(alloc, meta_end)
+        if self._check_labels:
+            self._num_classes = check_labels(self.labels, str(self.path))
 
     def _select_fields(self) -> None:
         def pick(type_id: int, preferred: str, what: str) -> int:
@@ -220,7 +228,12 @@ class BetonReader:
 
     @property
     def num_classes(self) -> int:
-        return int(self.labels.max()) + 1 if len(self.labels) else 0
+        """Largest label + 1. Raises ValueError naming the file and the sample if a label is not a
+        class index (negative, or beyond fastdeit.data.labels.MAX_CLASSES): every loader that
+        trains or evaluates on the file asks this first."""
+        if not hasattr(self, "_num_classes"):
+            self._num_classes = check_labels(self.labels, str(self.path))
+        return self._num_classes
 
     @property
     def fingerprint(self) -> str:
@@ -286,11 +299,12 @@ class BetonReader:
         self.close()
 
     def __getstate__(self) -> dict:
-        return {"path": self.path}
+        return {"path": self.path, "check_labels": self._check_labels}
 
     def __setstate__(self, state: dict) -> None:
         self.path = state["path"]
+        self._check_labels = state.get("check_labels", True)
         self._open_checked()
 
     def __repr__(self) -> str:
-        return f"BetonReader({str(self.path)!r}, samples={self.num_samples}, classes={self.num_classes})"
+        return f"BetonReader({str(self.path)!r}, samples={self.num_samples})"

@@ -20,6 +20,7 @@ from PIL import Image
 
 from fastdeit.data.beton import layout as L
 from fastdeit.data.image_io import encode_jpeg, target_size
+from fastdeit.data.labels import label_error
 
 # One record per written sample; what the metadata and allocation tables are built from, and what
 # `prepare` journals for --resume.
@@ -236,6 +237,9 @@ class BetonWriter:
             )
         if self.capacity is not None and len(self) >= self.capacity:
             raise ValueError(f"{self.path}: more samples than the declared capacity {self.capacity}")
+        problem = label_error(int(label))
+        if problem is not None:
+            raise ValueError(f"{self.path}: sample {len(self)}: {problem}")
         page_left = self.page_size - self._pos % self.page_size
         if size > page_left:
             self._pos += page_left  # start a fresh page; the gap stays zero
