@@ -34,9 +34,10 @@ def check_device(tensor: torch.Tensor, what: str = "images") -> None:
 
 
 def launch(kernel: Any, grid: tuple[int, ...], *args: Any, **kwargs: Any) -> None:
-    """kernel[grid](*args, **kwargs), counted in LAUNCHES under the kernel's name."""
+    """kernel[grid](*args, **kwargs) without fp fusion, counted in LAUNCHES under the kernel's name."""
     LAUNCHES[kernel.fn.__name__ if hasattr(kernel, "fn") else kernel.__name__] += 1
-    kernel[grid](*args, **kwargs)
+    # No multiply-add contraction: the torch references round every product and sum apart.
+    kernel[grid](*args, enable_fp_fusion=False, **kwargs)
 
 
 @contextlib.contextmanager

@@ -23,6 +23,8 @@ from .ops import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from .params import AugmentParams
 from .rand_augment import rand_augment
 
+KERNELS = ("auto", "triton", "torch")  # AugmentConfig.kernels
+
 
 def _rand_augment_enabled(spec: str) -> bool:
     if spec in ("", "none"):
@@ -56,6 +58,8 @@ class DeviceAugment:
             raise ValueError(f"augment.mixup_mode={cfg.mixup_mode!r}: only 'batch' (per mixing group) is supported")
         if cfg.mix_group <= 0:
             raise ValueError(f"augment.mix_group must be positive, got {cfg.mix_group}")
+        if cfg.kernels not in KERNELS:
+            raise ValueError(f"augment.kernels={cfg.kernels!r}: supported are {KERNELS}")
         if not 0.0 <= cfg.smoothing < 1.0:
             raise ValueError(f"augment.smoothing must be in [0, 1), got {cfg.smoothing}")
         self.cfg = cfg
@@ -73,6 +77,8 @@ class DeviceAugment:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """images: uint8 N x 3 x H x W (cropped, flipped); labels: int (N,).
         Returns (images in out_dtype, channels_last; soft targets float32 N x num_classes)."""
+        if self.uses_triton(images.device):
+            return self._fused(images, labels, params)
         if self.rand_augment:
             images = rand_augment(images, params.ra_op, params.ra_magnitude, params.ra_apply,
                                   fill=self.fill, interpolation=self.cfg.interpolation)
@@ -86,6 +92,21 @@ class DeviceAugment:
         else:
             targets = smoothed_one_hot(labels.to(x.device), self.num_classes, self.cfg.smoothing)
         return x.to(dtype=self.out_dtype, memory_format=torch.channels_last), targets
+
+    def uses_triton(self, device: torch.device) -> bool:
+        """Whether batches on `device` go through the fused Triton kernels (augment.kernels)."""
+        kind = self.cfg.kernels
+        return kind == "triton" or (kind == "auto" and device.type == "cuda")
+
+    def _fused(self, images: torch.Tensor, labels: torch.Tensor,
+               params: AugmentParams) -> tuple[torch.Tensor, torch.Tensor]:
+        from fastdeit.kernels.device_augment_triton import fused_augment  # imports triton: only here
+
+        return fused_augment(images, labels, params, num_classes=self.num_classes, mean=self.mean, std=self.std,
+                             fill=self.fill, interpolation=self.cfg.interpolation,
+                             rand_augment=self.rand_augment, erase_mode=self.cfg.remode if self.erasing else None,
+                             mix_group=self.cfg.mix_group if self.mixing else None, smoothing=self.cfg.smoothing,
+                             out_dtype=self.out_dtype)
 
     def apply_to_batch(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """Augment a fastdeit.data.loader.Batch: NHWC uint8 images, labels and the batch's plan."""
