@@ -23,11 +23,11 @@ def device() -> torch.device:
 
 @pytest.fixture(scope="session")
 def small_photos() -> torch.Tensor:
-    """8 uint8 crops (3 x 40 x 48, channels_last as the loader hands them) of scikit-learn's two
+    """8 uint8 crops (3 x 32 x 40, channels_last as the loader hands them) of scikit-learn's two
     photographs: small enough for the interpreter, real enough for histograms and edges."""
     datasets = pytest.importorskip("sklearn.datasets")
     china, flower = datasets.load_sample_images().images  # 427 x 640 each
     corners = [(40, 300), (250, 420), (100, 150), (10, 40)]
-    crops = [photo[y:y + 40, x:x + 48] for photo in (china, flower) for y, x in corners]
+    crops = [photo[y:y + 32, x:x + 40] for photo in (china, flower) for y, x in corners]
     nhwc = torch.from_numpy(np.stack(crops))
     return nhwc.permute(0, 3, 1, 2)  # N x 3 x H x W view of NHWC memory
