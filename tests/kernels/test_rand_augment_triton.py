@@ -64,7 +64,7 @@ def test_autocontrast_is_pil_exactly(every_op_at_every_magnitude):
     """timm's auto_contrast is PIL's ImageOps.autocontrast."""
     images, op, _, out, _ = every_op_at_every_magnitude
     for i in torch.nonzero(op == ops.RAND_INCREASING_OPS.index("AutoContrast")).view(-1).tolist():
-        want = np.asarray(ImageOps.autocontrast(Image.fromarray(images[i].permute(1, 2, 0).numpy())))
+        want = np.array(ImageOps.autocontrast(Image.fromarray(images[i].permute(1, 2, 0).numpy())))
         assert torch.equal(out[i].permute(1, 2, 0), torch.from_numpy(want)), i
 
 
