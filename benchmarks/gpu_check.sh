@@ -11,7 +11,8 @@
 #
 # Sections are self-contained: each runs under its own `timeout`, writes only its own files and
 # records its status; a failing section does not stop the others. Time budget (seconds):
-#   pytest -m gpu 90 | DALI loader 120 | device augmentation 40 | model 170 (compile + CUDA graphs)
+#   pytest -m gpu 90 | DALI loader 120 | device augmentation 40 | fused augmentation kernels 150
+#   | model 170 (compile + CUDA graphs)
 #   | e2e 80 each: DeiT-B and DeiT-S with the CPU loader, DeiT-B with DALI (compiled, as training
 #   runs on CUDA) | distill 90 (DeiT-B/S/Ti)
 set -u
@@ -49,6 +50,15 @@ echo "== device augmentation benchmark"
 timeout 40 "$PY" benchmarks/bench_augment.py --device cuda --images 1024 --batch 256 --threads 1 \
     --seconds 5 --json "$OUT/augment_cuda.json" 2>&1 | tee "$OUT/augment_cuda.log"
 echo "augment_cuda rc=${PIPESTATUS[0]}" >> "$STATUS"
+
+# --- fused augmentation kernels (issue 13): the per-op torch path against the fused Triton
+# kernels at batch 128 and 256, img/s and main-thread CPU ms per batch, timm's per-image PIL
+# pipeline per core beside them (targets: >= 100,000 img/s at batch 128, <= 1 ms CPU per batch);
+# writes $OUT/gpu_augment_kernels.json. The first call compiles the kernels (tens of seconds) ----
+echo "== fused augmentation kernels benchmark"
+timeout 150 "$PY" -m fastdeit bench augment --device cuda --json "$OUT/gpu_augment_kernels.json" \
+    2>&1 | tee "$OUT/gpu_augment_kernels.log"
+echo "gpu_augment_kernels rc=${PIPESTATUS[0]}" >> "$STATUS"
 
 # --- model step (issue 8): img/s and MFU of DeiT-Ti/S/B, attention backends (eager) and
 # torch.compile, bf16, batch 256 -----------------------------------------------------------------
