@@ -62,17 +62,17 @@ def _normalised(img, n, c, sn, sc, off, m, scale, shift, sample, y, x,
     out = (v * scale.to(tl.float64) + shift.to(tl.float64)).to(tl.float32)
     if HAS_ERASE:
         row = sample + n * S_COLS
-        top = tl.load(row + 1)
-        left = tl.load(row + 2)
-        inside = (tl.load(row) != 0) & (y >= top) & (y < top + tl.load(row + 3)) & (x >= left) & \
-                 (x < left + tl.load(row + 4))
-        if ERASE_MODE == 0:
-            noise = _normal_at(_seed_key(tl.load(row + 5), tl.load(row + 6)), c, y - top, x - left)
-        elif ERASE_MODE == 1:
-            noise = _normal_at(_seed_key(tl.load(row + 5), tl.load(row + 6)), c, y * 0, x * 0)
-        else:
-            noise = tl.zeros_like(out)
-        out = tl.where(inside, noise, out)
+        if tl.load(row) != 0:  # only erased samples pay for the noise
+            top = tl.load(row + 1)
+            left = tl.load(row + 2)
+            inside = (y >= top) & (y < top + tl.load(row + 3)) & (x >= left) & (x < left + tl.load(row + 4))
+            if ERASE_MODE == 0:
+                noise = _normal_at(_seed_key(tl.load(row + 5), tl.load(row + 6)), c, y - top, x - left)
+            elif ERASE_MODE == 1:
+                noise = _normal_at(_seed_key(tl.load(row + 5), tl.load(row + 6)), c, y * 0, x * 0)
+            else:
+                noise = tl.zeros_like(out)
+            out = tl.where(inside, noise, out)
     return out
 
 
