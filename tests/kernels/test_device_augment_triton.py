@@ -130,3 +130,27 @@ def test_refuses_boxes_outside_the_image(small_photos, labels, device):
                     erase_box=torch.tensor([[30, 0, 5, 5]] * 8))
     with pytest.raises(ValueError, match="inside the 32x40 image"):
         DeviceAugment(dataclasses.replace(cfg, kernels="triton"), CLASSES)(small_photos.to(device), labels, params)
+
+
+def test_the_kernels_key_is_a_checked_recipe_setting():
+    from fastdeit.config.load import build_config
+
+    assert build_config("deit_s_300ep").augment.kernels == "auto"
+    assert build_config("deit_s_300ep", overrides=["augment.kernels=torch"]).augment.kernels == "torch"
+    with pytest.raises(ValueError, match=r"augment\.kernels"):
+        build_config("deit_s_300ep", overrides=["augment.kernels=cuda"])
+
+
+def test_cpu_tensors_without_the_interpreter_are_refused_by_name(tmp_path):
+    """Outside the interpreter the kernels want CUDA: a CPU batch gets a ValueError, not a crash."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import torch\nfrom fastdeit.kernels import rand_augment\n"
+            "try:\n    rand_augment(torch.zeros(1, 3, 4, 4, dtype=torch.uint8), torch.zeros(1, 1, dtype=torch.long), "
+            "torch.zeros(1, 1), torch.ones(1, 1, dtype=torch.bool))\n"
+            "except ValueError as e:\n    print('refused:', e)\n")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert "refused:" in out.stdout and "TRITON_INTERPRET=1" in out.stdout, out.stderr[-2000:]
