@@ -13,6 +13,7 @@ import torch
 
 if not torch.cuda.is_available():
     os.environ["TRITON_INTERPRET"] = "1"
+pytest.importorskip("triton")
 
 
 @pytest.fixture(scope="session")
