@@ -120,6 +120,9 @@ def bench_augment(args) -> dict:
 
     if args.tiny:  # on the CPU the fused path runs in Triton's interpreter: one small batch
         return augment_run(batches=(64,), side=24, steps=1, seconds=0.5, device=args.device, timm_images=64)
+    if args.device == "cpu" or (args.device == "auto" and not __import__("torch").cuda.is_available()):
+        raise ValueError("fastdeit bench augment without a GPU: add --tiny (the fused kernels run in Triton's "
+                         "interpreter on the CPU, far too slow for 224 px batches of 256)")
     return augment_run(batches=(128, 256), device=args.device)
 
 

@@ -22,3 +22,10 @@ def test_tiny_bench_times_both_paths_and_labels_the_interpreter(tmp_path, capsys
     assert "interpreter" in rows[(64, "fused triton")]["note"] and "note" not in rows[(64, "per-op torch")]
     assert result["timm_per_image_pil"]["img_per_s_per_core"] > 0
     assert "fused triton (interpreter)" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without a GPU")
+def test_full_size_bench_without_a_gpu_is_refused_in_one_line(capsys):
+    assert main(["bench", "augment", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "--tiny" in err and "Traceback" not in err
