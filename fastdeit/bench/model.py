@@ -29,7 +29,9 @@ PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, 
 PAPER_GMACS = {"deit_tiny_patch16_224": 1.3, "deit_small_patch16_224": 4.6, "deit_base_patch16_224": 17.6}
 # "compiled-cudagraphs" is torch.compile's reduce-overhead mode: the step's kernels replayed as CUDA
 # graphs (on a CPU it is plain compiled). It earns a default only where this row beats "compiled".
-COMPILE_MODES = {"eager": None, "compiled": "default", "compiled-cudagraphs": "reduce-overhead"}
+# "compiled-max-autotune" lets inductor benchmark Triton/cuBLAS kernel choices (minutes of compile).
+COMPILE_MODES = {"eager": None, "compiled": "default", "compiled-cudagraphs": "reduce-overhead",
+                 "compiled-max-autotune": "max-autotune"}
 BACKENDS = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
             "cudnn": SDPBackend.CUDNN_ATTENTION, "math": SDPBackend.MATH}
 

@@ -7,7 +7,9 @@ are the real ones (ImageNet-sized images, DeiT at 224), meant for a GPU node.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 from pathlib import Path
 
 TINY_ARCH = {"patch_size": 8, "embed_dim": 64, "depth": 2, "num_heads": 2}
@@ -21,27 +23,39 @@ def register(subparsers) -> None:
     p.add_argument("kind", choices=("prepare", "loader", "model", "e2e", "distill", "augment"))
     p.add_argument("--tiny", action="store_true", help="CPU-sized settings (seconds, for CI)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--loader", default="cpu", choices=("cpu", "dali"), help="loader for `loader` and `e2e`")
+    p.add_argument("--loader", default="cpu",
+                   help="`loader`: cpu or dali; `e2e`: one or more of cpu, dali, reference, comma-separated "
+                        "(reference = deit's pipeline, with deit's step (a) and fastdeit's step (b))")
+    p.add_argument("--batch", default=None,
+                   help="`e2e`: per-GPU batches, comma-separated (default 128,256; deit: 1,024 over 8 GPUs = 128)")
+    p.add_argument("--steps", type=int, default=None, help="`e2e`: timed steps per row (default 50)")
+    p.add_argument("--reference-step", default="deit,fastdeit",
+                   help="`e2e --loader reference`: deit (a: fp16 AMP eager), fastdeit (b: compiled bf16), or both")
     p.add_argument("--preset", default="deit_s_300ep", help="recipe for `e2e`")
     p.add_argument("--data", help="an existing .beton for `loader` and `e2e` (default: generated photo crops)")
     p.add_argument("--decode-ab", action="store_true",
                    help="`loader`: also time fastdeit decoding whole JPEGs, beside region decoding")
+    p.add_argument("--max-autotune", action="store_true",
+                   help="`model`: only DeiT-B compiled with mode max-autotune at batch 128 (compiles for minutes)")
     p.add_argument("--plot", metavar="PNG", help="for `e2e`: write the figure (time split, projected hours) here")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override one recipe key for `e2e` (e.g. model.compile=off); repeatable")
     p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
-                   help="write results as JSON to FILE (or stdout without FILE)")
+                   help="write results as JSON to FILE, or alone to stdout without FILE (tables then go to stderr)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.plot and args.kind != "e2e":
         raise ValueError("--plot is for `fastdeit bench e2e`")
-    result = BENCHES[args.kind](args)
-    if args.plot:
-        from fastdeit.bench.e2e_plot import plot_e2e
+    # with JSON on stdout, everything the benchmark prints (tables, notes) goes to stderr
+    to_stderr = contextlib.redirect_stdout(sys.stderr) if args.json == "-" else contextlib.nullcontext()
+    with to_stderr:
+        result = BENCHES[args.kind](args)
+        if args.plot:
+            from fastdeit.bench.e2e_plot import plot_e2e
 
-        print(f"wrote {plot_e2e([result], Path(args.plot))}")
+            print(f"wrote {plot_e2e([result], Path(args.plot))}")
     if args.json == "-":
         print(json.dumps(result, indent=2, default=str))
     elif args.json:
@@ -59,11 +73,24 @@ def bench_prepare(args) -> dict:
     return prepare_run(n_images=40 if args.tiny else 1000, workers=(1,) if args.tiny else (1, 2))
 
 
+def gpu_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def bench_loader(args) -> dict:
+    if args.loader not in ("cpu", "dali"):
+        raise ValueError(f"--loader {args.loader!r}: `bench loader` times one of cpu, dali")
     if args.loader == "dali":
         from fastdeit.bench.loader_dali import run as dali_run
 
         device = "cpu" if args.tiny else ("cuda" if args.device == "auto" else args.device)
+        if device == "cuda" and not gpu_available():
+            print("note: no CUDA GPU here, so this times DALI's CPU twin (device_id=None), a CI check "
+                  "rather than DALI's speed (GPU decode needs a GPU)", file=sys.stderr)
+            return dali_run(args.data, device="cpu", max_res=(256,), hw_decoder_load=(0.0,), images=128,
+                            unique_images=64, batch=64, img_size=224, rounds=1)
         if args.tiny:
             return dali_run(args.data, device=device, max_res=(128,), hw_decoder_load=(0.0,), images=64,
                             unique_images=32, batch=32, img_size=64, rounds=1)
@@ -82,24 +109,44 @@ def bench_model(args) -> dict:
     if args.tiny:
         return model_run(("deit_tiny_patch16_224",), batch=8, img_size=64, device=args.device,
                          modes=("eager",), attentions=("default", "math"), steps=2, warmup=1, arch=TINY_ARCH)
-    backends = model_run(device=args.device, modes=("eager",),
-                         attentions=("default", "flash", "efficient", "cudnn", "math"), steps=5, warmup=2)
-    compiled = model_run(device=args.device, modes=("compiled",), steps=10, warmup=3)
-    # CUDA graphs (torch.compile reduce-overhead) beside plain compiled, on the 300-epoch flagship
-    graphs = model_run(("deit_base_patch16_224",), device=args.device, modes=("compiled-cudagraphs",),
-                       steps=10, warmup=3)
-    backends["rows"] += compiled["rows"] + graphs["rows"]
-    return backends
+    # deit's per-GPU batch (1,024 over 8 GPUs) first, then 256; compiled is what training runs on CUDA
+    base = ("deit_base_patch16_224",)
+    if args.max_autotune:  # its own call: inductor's autotuning compiles for minutes
+        return model_run(base, device=args.device, modes=("compiled-max-autotune",), batch=128, steps=10, warmup=3)
+    result = model_run(device=args.device, modes=("compiled", "eager"), batch=128, steps=10, warmup=3)
+    result["rows"] += model_run(device=args.device, modes=("compiled",), batch=256, steps=10, warmup=3)["rows"]
+    # DeiT-B: attention backends (eager) and CUDA graphs beside plain compiled
+    result["rows"] += model_run(base, device=args.device, modes=("eager",), batch=128,
+                                attentions=("flash", "efficient", "cudnn", "math"), steps=5, warmup=2)["rows"]
+    result["rows"] += model_run(base, device=args.device, modes=("compiled-cudagraphs",), batch=128, steps=10,
+                                warmup=3)["rows"]
+    return result
+
+
+def comma_list(text: str, what: str, kind=str) -> tuple:
+    try:
+        items = tuple(kind(x.strip()) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ValueError(f"{what} {text!r}: expected a comma-separated list") from None
+    if not items:
+        raise ValueError(f"{what}: empty")
+    return items
 
 
 def bench_e2e(args) -> dict:
     from fastdeit.bench.e2e import run as e2e_run
 
+    loaders = comma_list(args.loader, "--loader")
+    ref_steps = comma_list(args.reference_step, "--reference-step")
     if args.tiny:
-        return e2e_run(args.preset, data=args.data, overrides=TINY_MODEL_SET + args.overrides, steps=3, warmup=1, images=256,
-                       max_res=96, device=args.device, loader=args.loader)
-    return e2e_run(args.preset, data=args.data, device=args.device, loader=args.loader, images=1024, max_res=512,
-                   overrides=["data.global_batch=256", "data.workers=16", *args.overrides])
+        batches = comma_list(args.batch, "--batch", int) if args.batch else (32,)
+        return e2e_run(args.preset, data=args.data, overrides=TINY_MODEL_SET + args.overrides, loaders=loaders,
+                       batches=batches, reference_steps=ref_steps, steps=args.steps or 3, warmup=1, max_res=96,
+                       device=args.device)
+    batches = comma_list(args.batch, "--batch", int) if args.batch else (128, 256)
+    return e2e_run(args.preset, data=args.data, device=args.device, loaders=loaders, batches=batches,
+                   reference_steps=ref_steps, steps=args.steps or 50, warmup=10, max_res=512,
+                   overrides=["data.workers=16", *args.overrides])
 
 
 def bench_distill(args) -> dict:

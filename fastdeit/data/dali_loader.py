@@ -23,6 +23,7 @@ from fastdeit.data.cpu_decoder import SampleSource
 from fastdeit.data.dali_pipeline import DaliDecoder, DaliSettings, check_decode_device, require_dali
 from fastdeit.data.loader import Batch, FastLoader
 from fastdeit.data.plan import Plan, PlanConfig
+from fastdeit.data.stall_clock import StallClock
 
 
 class DaliLoader:
@@ -71,6 +72,7 @@ class DaliLoader:
             device_id = self.device.index if self.device.index is not None else torch.cuda.current_device()
             self.device = torch.device("cuda", device_id)
         self.decoder = DaliDecoder(reader, plan_cfg.img_size, self.local_batch, settings, device_id)
+        self.stall_clock = StallClock()  # blocking waits, timed apart (fastdeit bench e2e)
 
     # -- the stream, delegated -----------------------------------------------------------------
 
@@ -132,7 +134,8 @@ class DaliLoader:
             while dec.in_flight <= self.prefetch:
                 dec.submit(self.plan(*nxt), tag=nxt)
                 nxt = self._after(nxt)
-            (tag_epoch, tag_step), plan, images = dec.result()
+            with self.stall_clock.waiting_for_data():  # DALI's run of this batch not finished
+                (tag_epoch, tag_step), plan, images = dec.result()
             assert (tag_epoch, tag_step) == (epoch, step)
             labels = torch.from_numpy(self._labels[plan.indices])
             if self.device.type == "cuda":

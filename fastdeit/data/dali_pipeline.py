@@ -28,7 +28,12 @@ from __future__ import annotations
 
 import collections
 import importlib
+import signal
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -39,6 +44,7 @@ from fastdeit.data.cpu_decoder import SampleSource
 from fastdeit.data.plan import Plan
 
 DECODE_DEVICES = ("mixed", "cpu")
+REGION_DECODE_MODES = ("auto", "on", "off")
 INSTALL_HINT = "pip install 'fastdeit[dali]' (or: pip install nvidia-dali-cuda130)"
 
 
@@ -75,6 +81,89 @@ def storage_kind(is_jpeg: np.ndarray) -> str:
     return "mixed"
 
 
+# The isolated region-decode test: a few of the file's own JPEGs, region-decoded by DALI "mixed" in
+# a child process, so that a crash (nvImageCodec 0.9.0 is reported to SIGSEGV on region decode of
+# ordinary ImageNet JPEGs on H100: NVIDIA/nvImageCodec issue 55) cannot take down the caller.
+_PROBE_CODE = """
+import sys
+from pathlib import Path
+import numpy as np
+from nvidia.dali import fn, pipeline_def, types
+device_id, load, folder = int(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3])
+jpegs = [np.fromfile(p, np.uint8) for p in sorted(folder.glob('*.jpg'))]
+@pipeline_def(batch_size=len(jpegs), num_threads=2, device_id=device_id)
+def probe():
+    data = fn.external_source(source=[jpegs], cycle=True, dtype=types.UINT8, ndim=1)
+    return fn.decoders.image_slice(data, [0.25, 0.25], [0.5, 0.5], device='mixed', hw_decoder_load=load)
+pipe = probe()
+pipe.build()
+for _ in range(3):
+    pipe.run()
+"""
+UPSTREAM_ISSUE = "NVIDIA/nvImageCodec issue 55"
+PROBE_SAMPLES = 16
+
+
+@dataclass(frozen=True)
+class RegionProbe:
+    ok: bool
+    reason: str  # one line; empty when ok
+
+
+def probe_region_decode(device_id: int, jpegs: list[bytes], hw_decoder_load: float = 0.65, *,
+                        timeout: float = 120.0, command: list[str] | None = None) -> RegionProbe:
+    """Region-decode `jpegs` with DALI "mixed" on `device_id` in a child process; did it work?
+
+    `command` replaces the child's command line (tests use a child that dies by a real signal).
+    """
+    if not jpegs and command is None:
+        return RegionProbe(True, "")  # nothing to region-decode
+    with tempfile.TemporaryDirectory() as folder:
+        for k, data in enumerate(jpegs):
+            (Path(folder) / f"{k:03d}.jpg").write_bytes(bytes(data))
+        argv = command or [sys.executable, "-c", _PROBE_CODE, str(int(device_id)), str(float(hw_decoder_load)),
+                           folder]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return RegionProbe(False, f"DALI region decode did not finish within {timeout:.0f} s in a probe "
+                                      f"on cuda:{device_id}")
+    if done.returncode == 0:
+        return RegionProbe(True, "")
+    if done.returncode < 0:
+        try:
+            name = signal.Signals(-done.returncode).name
+        except ValueError:
+            name = f"signal {-done.returncode}"
+        return RegionProbe(False, f"DALI region decode crashed ({name}) in a probe on cuda:{device_id}, "
+                                  f"as reported for nvImageCodec 0.9.0 ({UPSTREAM_ISSUE})")
+    last = (done.stderr.strip().splitlines() or ["no output"])[-1][:160]
+    return RegionProbe(False, f"DALI region decode failed in a probe on cuda:{device_id} "
+                              f"(exit {done.returncode}: {last})")
+
+
+_PROBED: dict[tuple[int, float], RegionProbe] = {}  # one probe per device and load per process
+
+
+def choose_region_decode(settings: DaliSettings, device_id: int | None, source: SampleSource | None = None,
+                         probe=probe_region_decode) -> tuple[bool, str]:
+    """(region decode or not, a one-line note when falling back). Only "auto" GPU decode probes,
+    once per process and device, on the first few JPEGs of `source`."""
+    if settings.region_decode != "auto":
+        return settings.region_decode == "on", ""
+    if settings.device != "mixed" or device_id is None:
+        return True, ""
+    key = (int(device_id), float(settings.hw_decoder_load))
+    if key not in _PROBED:
+        jpegs = [] if source is None else [
+            source.image_bytes(int(i)) for i in np.flatnonzero(np.asarray(source.is_jpeg))[:PROBE_SAMPLES]]
+        _PROBED[key] = probe(key[0], jpegs, key[1])
+    result = _PROBED[key]
+    if result.ok:
+        return True, ""
+    return False, f"{result.reason}: decoding whole images on the GPU and cropping there instead"
+
+
 @dataclass(frozen=True)
 class DaliSettings:
     """How the graph decodes; `hw_decoder_load` and `fancy_upsampling` matter for "mixed" only.
@@ -84,14 +173,20 @@ class DaliSettings:
       benchmarks/gpu_dali.py).
     fancy_upsampling: interpolate chroma as libjpeg-turbo does (the CPU path's decoder), so the
       GPU output stays close to the CPU loader's.
+    region_decode: "on" decodes only the plan's crop box (ROI decode); "off" decodes whole images
+      and crops them after (same crops; the fallback where region decode crashes); "auto" is "on",
+      except for GPU decode on a device where `probe_region_decode` saw it fail.
     """
 
     device: str = "cpu"
     threads: int = 2
     hw_decoder_load: float = 0.65  # DALI's default; tune with benchmarks/gpu_dali.py
     fancy_upsampling: bool = True
+    region_decode: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.region_decode not in REGION_DECODE_MODES:
+            raise ValueError(f"region_decode {self.region_decode!r}: expected one of {', '.join(REGION_DECODE_MODES)}")
         if self.device not in DECODE_DEVICES:
             raise ValueError(f"DALI decode device {self.device!r}: expected one of {', '.join(DECODE_DEVICES)}")
         if self.threads < 1:
@@ -100,8 +195,8 @@ class DaliSettings:
             raise ValueError(f"hw_decoder_load must be in [0, 1], got {self.hw_decoder_load}")
 
 
-def _graph(kind: str, img_size: int, settings: DaliSettings, hints: tuple[int, int]):
-    """The pipeline body (a function DALI traces)."""
+def _graph(kind: str, img_size: int, settings: DaliSettings, hints: tuple[int, int], region: bool = True):
+    """The pipeline body (a function DALI traces). region=False: whole-image decode, then the crop."""
     from nvidia.dali import fn, types
 
     gpu = settings.device == "mixed"
@@ -115,7 +210,11 @@ def _graph(kind: str, img_size: int, settings: DaliSettings, hints: tuple[int, i
                            preallocate_width_hint=hints[0], preallocate_height_hint=hints[1])
 
     def decoded(data, anchor, shape):
-        return fn.decoders.image_slice(data, anchor, shape, **decode_args)
+        if region:
+            return fn.decoders.image_slice(data, anchor, shape, **decode_args)
+        # the fallback: decode the whole image (on the GPU for "mixed") and crop the box there
+        whole = fn.decoders.image(data, **{k: v for k, v in decode_args.items() if k != "axis_names"})
+        return fn.slice(whole, anchor, shape, axis_names="HW")
 
     def raw(data, anchor, shape, dims):
         img = fn.slice(fn.reshape(data, shape=dims, layout="HWC"), anchor, shape, axis_names="HW")
@@ -182,10 +281,13 @@ class DaliDecoder:
         self._widths = np.asarray(source.widths, dtype=np.int64)
         self._heights = np.asarray(source.heights, dtype=np.int64)
         hints = (int(self._widths.max(initial=0)), int(self._heights.max(initial=0)))
+        self.region_decode, self.decode_note = choose_region_decode(settings, device_id, source)
+        if self.decode_note:
+            print(f"fastdeit: {self.decode_note}", file=sys.stderr, flush=True)
         # prefetch_queue_depth=1 with DALI's dynamic executor: runs scheduled ahead queue up in
         # order, so this class keeps its own number of batches in flight.
         self.pipe = pipeline_def(
-            _graph(self.kind, self.img_size, settings, hints),
+            _graph(self.kind, self.img_size, settings, hints, self.region_decode),
             enable_conditionals=self.kind == "mixed",
         )(batch_size=int(max_batch), num_threads=settings.threads, device_id=device_id,
           prefetch_queue_depth=1, exec_dynamic=True)

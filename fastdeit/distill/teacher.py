@@ -28,33 +28,32 @@ def train_first_hint(path: Path) -> str:
     return f" (run `fastdeit train --preset {name}` first: it writes {path})"
 
 
-def read_teacher_state(path: Path) -> dict:
-    """deit's released teacher file keeps the state dict under `model`; a bare state dict works too."""
+def read_teacher_file(path: Path) -> object:
+    """The teacher file, loaded safely (weights_only=True); a fastdeit checkpoint is verified too."""
+    from fastdeit.train.safe_load import load_weights_file
+
     if not path.is_file():
         raise ValueError(f"distill.teacher_checkpoint: no such file {path}{train_first_hint(path)}")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise ValueError(f"distill.teacher_checkpoint: {path} is not a readable checkpoint ({err})") from None
+    return load_weights_file(path, "distill.teacher_checkpoint")
+
+
+def teacher_state(blob: object, path: Path) -> dict:
+    """deit's released teacher file keeps the state dict under `model`; a bare state dict works too."""
     state = blob.get("model", blob) if isinstance(blob, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"distill.teacher_checkpoint: {path} holds no state dict (expected one under 'model')")
     return state
 
 
-def teacher_from_fastdeit_checkpoint(cfg: DistillConfig, path: Path, num_classes: int) -> nn.Module | None:
+def read_teacher_state(path: Path) -> dict:
+    return teacher_state(read_teacher_file(path), path)
+
+
+def teacher_from_fastdeit_checkpoint(cfg: DistillConfig, path: Path, blob: dict, num_classes: int) -> nn.Module:
     """A checkpoint written by `fastdeit train` carries its model config: rebuild that model."""
     from fastdeit.config.load import config_from_dict
     from fastdeit.models import create_model
-    from fastdeit.train.checkpoint import FORMAT, load_checkpoint
 
-    try:
-        marker = torch.load(path, map_location="cpu", weights_only=False).get("format")
-    except Exception:  # noqa: BLE001 - read_teacher_state reports unreadable files
-        return None
-    if marker != FORMAT:
-        return None
-    blob = load_checkpoint(path)
     run_config = config_from_dict(blob["config"], f"distill.teacher_checkpoint {path}")
     if run_config.model.name != cfg.teacher:
         raise ValueError(f"distill.teacher = {cfg.teacher!r} but {path} holds a {run_config.model.name!r}")
@@ -67,13 +66,16 @@ def teacher_from_fastdeit_checkpoint(cfg: DistillConfig, path: Path, num_classes
 
 
 def load_teacher(cfg: DistillConfig, num_classes: int, device: torch.device) -> nn.Module:
+    from fastdeit.train.checkpoint import is_fastdeit_checkpoint
+
     if not cfg.teacher_checkpoint:
         raise ValueError(f"distill.kind = {cfg.kind!r} needs distill.teacher_checkpoint "
                          "(deit's teacher: https://dl.fbaipublicfiles.com/deit/regnety_160-a5fe301d.pth)")
     path = Path(cfg.teacher_checkpoint)
-    state = read_teacher_state(path)
-    teacher = teacher_from_fastdeit_checkpoint(cfg, path, num_classes)
-    if teacher is not None:
+    blob = read_teacher_file(path)
+    state = teacher_state(blob, path)
+    if is_fastdeit_checkpoint(blob):
+        teacher = teacher_from_fastdeit_checkpoint(cfg, path, blob, num_classes)
         return prepare_for_inference(teacher, device, cfg.teacher_compile)
     if cfg.teacher not in timm.list_models():
         raise ValueError(f"distill.teacher = {cfg.teacher!r}: not a timm model")

@@ -189,13 +189,14 @@ def teacher_model_name(path: Path, explicit: str | None, recipe_teacher: str) ->
     """--teacher-model if given, else the model a fastdeit checkpoint records, else the recipe's teacher."""
     if explicit:
         return explicit
-    from fastdeit.train.checkpoint import FORMAT
+    from fastdeit.train.checkpoint import is_fastdeit_checkpoint
+    from fastdeit.train.safe_load import TRAINING_SCRIPT_GLOBALS, safe_torch_load
 
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # noqa: BLE001 - load_teacher reports unreadable files
+        blob = safe_torch_load(path, "--teacher", allow=TRAINING_SCRIPT_GLOBALS)
+    except ValueError:  # load_teacher reports unreadable and unsafe files
         return recipe_teacher
-    if isinstance(blob, dict) and blob.get("format") == FORMAT:
+    if is_fastdeit_checkpoint(blob):
         return blob.get("config", {}).get("model", {}).get("name", recipe_teacher)
     return recipe_teacher
 

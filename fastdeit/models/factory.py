@@ -74,12 +74,9 @@ def load_finetune_weights(model: nn.Module, path: Path) -> None:
     """deit main.py --finetune: drop a mismatched head, interpolate pos_embed to the new grid."""
     from timm.layers import resample_abs_pos_embed
 
-    if not path.is_file():
-        raise ValueError(f"model.init_checkpoint: no such file {path}")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise ValueError(f"model.init_checkpoint: {path} is not a readable checkpoint ({err})") from None
+    from fastdeit.train.safe_load import load_weights_file
+
+    blob = load_weights_file(path, "model.init_checkpoint")
     state = blob.get("model", blob) if isinstance(blob, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"model.init_checkpoint: {path} holds no state dict")

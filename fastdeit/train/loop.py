@@ -12,6 +12,7 @@ import tomli_w
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from fastdeit.atomic_write import atomic_write
 from fastdeit.config.load import config_to_dict
 from fastdeit.config.schema import TrainConfig
 from fastdeit.distill.loss import distillation_loss
@@ -50,10 +51,7 @@ def run_dir(config: TrainConfig, preset: str | None) -> Path:
 
 def write_resolved_config(out: Path, config: TrainConfig, preset: str | None) -> None:
     table = {"preset": preset or "", **config_to_dict(config)}
-    tmp = out / "config.toml.tmp"
-    with open(tmp, "wb") as f:
-        tomli_w.dump(table, f)
-    tmp.replace(out / "config.toml")
+    atomic_write(out / "config.toml", lambda f: tomli_w.dump(table, f))
 
 
 def train(config: TrainConfig, preset: str | None = None, resume: bool = False) -> dict[str, Any]:
@@ -174,7 +172,7 @@ class Trainer:
         path = self.out / LAST_CHECKPOINT
         if not path.exists():
             raise ValueError(f"--resume: no checkpoint at {path} (nothing to resume)")
-        blob = ckpt.load_checkpoint(path)
+        blob = ckpt.load_for_resume(path)
         ckpt.check_compatible(blob, config_to_dict(self.config), path)
         if blob["steps_per_epoch"] != self.steps_per_epoch:
             raise ValueError(f"checkpoint {path}: written with {blob['steps_per_epoch']} steps per epoch, "

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fastdeit.atomic_write import atomic_write_bytes
+
 
 class MetricsLog:
     """Appends `kind` = step/epoch/eval lines to OUT/metrics.jsonl; no-op on non-main ranks."""
@@ -36,22 +38,49 @@ class MetricsLog:
                     self.writer.add_scalar(f"{kind}/{key}", value, fields.get("step", 0))
 
     def truncate_after(self, step: int) -> None:
-        """On resume, drop lines a crashed run wrote past the checkpoint, so curves stay single."""
+        """On resume: drop a torn last line (a kill while appending, with a one-line warning) and the
+        lines a crashed run wrote past the checkpoint, so curves stay single; rewritten atomically."""
         if not self.enabled or not self.path.exists():
             return
-        kept = [line for line in self.path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        tmp.replace(self.path)
+        records, torn = parse_metrics(self.path)
+        if torn is not None:
+            print(f"warning: {self.path}: dropped a partial last line left by an interrupted run "
+                  f"({len(torn)} bytes: {torn[:40]!r}...)", file=sys.stderr, flush=True)
+        kept = [r for r in records if r.get("step", 0) <= step]
+        atomic_write_bytes(self.path, "".join(json.dumps(r) + "\n" for r in kept).encode())
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
 
 
+def parse_metrics(path: Path) -> tuple[list[dict[str, Any]], str | None]:
+    """The records of a metrics.jsonl, and its torn last line if it has one (else None).
+
+    Only the last line can be torn (the file is append-only, one write per line); a bad line
+    before it is a ValueError naming the file and line.
+    """
+    path = Path(path)
+    lines = path.read_bytes().decode("utf-8", errors="replace").rstrip("\x00").split("\n")
+    numbered = [(i, line) for i, line in enumerate(lines, 1) if line.strip("\x00 \t\r")]
+    records: list[dict[str, Any]] = []
+    for position, (number, line) in enumerate(numbered):
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as err:
+            if position == len(numbered) - 1:
+                return records, line
+            raise ValueError(f"{path}:{number}: not a metrics record ({err}); only a torn last line is "
+                             "repaired on --resume, this one is in the middle of the file") from None
+        records.append(record)
+    return records, None
+
+
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """The records of a metrics.jsonl; a torn last line (a run being written or killed) is left out."""
+    return parse_metrics(path)[0]
 
 
 class Progress:

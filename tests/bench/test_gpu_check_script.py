@@ -40,3 +40,43 @@ def test_every_timed_section_records_its_status():
     assert timed
     for i in timed:
         assert any('>> "$STATUS"' in ln for ln in lines[i + 1:i + 3]), lines[i]
+
+
+WHEELS = SCRIPT.parent / "dali_wheels.sh"
+
+
+def fake_wheel(folder: Path, size: int) -> Path:
+    import os
+    import zipfile
+
+    path = folder / "fakedali-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("fakedali/__init__.py", "VERSION = '1.0'\n")
+        z.writestr("fakedali/blob.bin", os.urandom(size))  # incompressible: the wheel splits into parts
+        z.writestr("fakedali-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: fakedali\nVersion: 1.0\n")
+        z.writestr("fakedali-1.0.dist-info/WHEEL",
+                   "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr("fakedali-1.0.dist-info/RECORD", "")
+    return path
+
+
+def test_dali_wheels_travel_in_parts_and_install_whole(tmp_path):
+    """pack: numbered folders of at most PART_MIB; install: the parts joined, checked, installed."""
+    import os
+    import sys
+
+    src = tmp_path / "wheels"
+    src.mkdir()
+    fake_wheel(src, 2_500_000)
+    env = {**os.environ, "PART_MIB": "1", "PYTHON": sys.executable}
+    subprocess.run(["bash", str(WHEELS), "pack", str(src), str(tmp_path / "parts")], check=True, env=env)
+    folders = sorted((tmp_path / "parts").iterdir())
+    assert len(folders) == 3 and all(sum(f.stat().st_size for f in d.glob("*.part-*")) <= 2**20 for d in folders)
+    subprocess.run(["bash", str(WHEELS), "install", str(tmp_path / "parts"), str(tmp_path / "site")], check=True,
+                   env=env)
+    assert (tmp_path / "site" / "fakedali" / "blob.bin").stat().st_size == 2_500_000
+    # a part that did not travel: refused by name, nothing installed
+    next(folders[1].glob("*.part-*")).unlink()
+    done = subprocess.run(["bash", str(WHEELS), "install", str(tmp_path / "parts"), str(tmp_path / "site2")],
+                          env=env, capture_output=True, text=True)
+    assert done.returncode != 0 and "incomplete" in done.stderr and not (tmp_path / "site2").exists()

@@ -70,3 +70,22 @@ def tiny_betons(tiny_folders, tmp_path_factory) -> tuple[Path, Path]:
     prepare_dataset(train_dir, base / "train.beton", max_res=64, progress=False)
     prepare_dataset(val_dir, base / "val.beton", max_res=64, progress=False)
     return base / "train.beton", base / "val.beton"
+
+
+def cli_sets(overrides: list[str]) -> list[str]:
+    """`--set key=value` arguments for the real CLI."""
+    return [arg for item in overrides for arg in ("--set", item)]
+
+
+@pytest.fixture(scope="session")
+def half_run(tiny_folders, tmp_path_factory) -> Path:
+    """A run stopped after its first epoch (run.max_steps=4 of 8): checkpoint.pt and best.pt at step 4,
+    metrics.jsonl, config.toml. Tests copy it before changing anything."""
+    from fastdeit.config.load import build_config
+    from fastdeit.train.loop import train
+
+    train_dir, val_dir = tiny_folders
+    out = tmp_path_factory.mktemp("half") / "run"
+    train(build_config("deit_ti_300ep", overrides=tiny_overrides(train_dir, val_dir, out, "run.max_steps=4")),
+          "deit_ti_300ep")
+    return out
