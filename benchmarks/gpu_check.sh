@@ -16,7 +16,8 @@
 #   e2e256  DeiT-B and DeiT-S, cpu loader, per-GPU batch 256 (2 x 80)
 #   model   step img/s and MFU at batch 128 and 256, compiled and eager, attention backends and
 #           CUDA graphs for DeiT-B (200); autotune: DeiT-B compiled with max-autotune (180)
-#   augment device augmentation (40); distill DeiT-B/S/Ti with RegNetY-16GF (90); pytest -m gpu (90)
+#   augment device augmentation (40); augkernels the fused Triton augmentation, torch vs fused at
+#           batch 128/256 (150); distill DeiT-B/S/Ti with RegNetY-16GF (90); pytest -m gpu (90)
 # "dali table" fits one 10-minute device call (about 8 minutes); the rest is a second call.
 # Where only a few result files can come back (a lent device returns 8), write to a scratch folder
 # and ship one archive: OUT=/tmp/r bash benchmarks/gpu_check.sh; tar czf results.tgz -C /tmp/r .
@@ -30,7 +31,7 @@
 set -u
 cd "$(dirname "$0")/.."
 export OUT="${OUT:-benchmarks/results}"
-SECTIONS="${SECTIONS:-dali table e2e256 model autotune augment distill pytest}"
+SECTIONS="${SECTIONS:-dali table e2e256 model autotune augment augkernels distill pytest}"
 mkdir -p "$OUT"
 PY="${PYTHON:-python}"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's fastdeit, installed or not
@@ -119,6 +120,17 @@ if want augment; then
     timeout 40 "$PY" benchmarks/bench_augment.py --device cuda --images 1024 --batch 256 --threads 1 \
         --seconds 5 --json "$OUT/augment_cuda.json" 2>&1 | tee "$OUT/augment_cuda.log"
     echo "augment_cuda rc=${PIPESTATUS[0]}" >> "$STATUS"
+fi
+
+# --- fused augmentation kernels (issue 13): the per-op torch path against the fused Triton
+# kernels at batch 128 and 256, img/s and main-thread CPU ms per batch, timm's per-image PIL
+# pipeline per core beside them (targets: >= 100,000 img/s at batch 128, <= 1 ms CPU per batch);
+# writes $OUT/gpu_augment_kernels.json. The first call compiles the kernels (tens of seconds) ----
+if want augkernels; then
+    echo "== fused augmentation kernels benchmark"
+    timeout 150 "$PY" -m fastdeit bench augment --device cuda --json "$OUT/gpu_augment_kernels.json" \
+        2>&1 | tee "$OUT/gpu_augment_kernels.log"
+    echo "gpu_augment_kernels rc=${PIPESTATUS[0]}" >> "$STATUS"
 fi
 
 # --- distillation (issue 7): DeiT-B/S/Ti distilled: none, online RegNetY-16GF, teacher-logit cache

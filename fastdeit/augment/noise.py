@@ -4,7 +4,8 @@ Random erasing's per-pixel noise must replay exactly whatever the batch composit
 or thread count (DESIGN.md invariant 1), so it is not drawn from a stateful generator: each
 value hashes its sample's 63-bit seed with its channel and box-relative position (the
 lowbias32 integer hash in int32 arithmetic, which wraps the same way on every torch device),
-and two hashed words give a normal by Box-Muller (cos for even columns, sin for odd ones).
+and two hashed words give a normal by Box-Muller (cos for even columns, sin for odd ones),
+computed in float64 and rounded to float32 once, so that every device gives the same bits.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
 
 
 def _uniform24(x: torch.Tensor) -> torch.Tensor:
-    """The top 24 bits of a hashed word as an integer in [0, 2**24), float32."""
-    return ((x >> 8) & 0xFFFFFF).to(torch.float32)
+    """The top 24 bits of a hashed word as an integer in [0, 2**24), float64."""
+    return ((x >> 8) & 0xFFFFFF).to(torch.float64)
 
 
 def seed_keys(seeds: torch.Tensor) -> torch.Tensor:
@@ -53,9 +54,12 @@ def normal_at(key: torch.Tensor, channel: torch.Tensor, y: torch.Tensor, x: torc
     position = _mix32((y << 16) | (x >> 1))
     u1 = _mix32(position ^ _mix32((channel * 2) ^ key))
     u2 = _mix32(position ^ _mix32((channel * 2 + 1) ^ key))
+    # float64, rounded to float32 once at the end: log and cos are within an ulp or two of exact
+    # in float64 on every device and library (torch CPU/CUDA, Triton's kernels in fastdeit.kernels),
+    # so the float32 result is the same everywhere (in float32 they differ by an ulp).
     radius = torch.sqrt(-2.0 * torch.log((_uniform24(u1) + 1.0) * (1.0 / (1 << 24))))  # u in (0, 1]
-    angle = _uniform24(u2) * (2.0 * math.pi / (1 << 24)) - (x & 1).to(torch.float32) * (math.pi / 2)
-    return radius * torch.cos(angle)  # cos(t - pi/2) = sin(t)
+    angle = _uniform24(u2) * (2.0 * math.pi / (1 << 24)) - (x & 1).to(torch.float64) * (math.pi / 2)
+    return (radius * torch.cos(angle)).to(torch.float32)  # cos(t - pi/2) = sin(t)
 
 
 def normal_noise(seeds: torch.Tensor, channels: int, height: int, width: int) -> torch.Tensor:

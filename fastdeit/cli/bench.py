@@ -1,4 +1,4 @@
-"""`fastdeit bench prepare|loader|model|e2e|distill`: figures side by side with the peers, in one run.
+"""`fastdeit bench prepare|loader|model|e2e|distill|augment`: figures side by side with the peers, in one run.
 
 `--tiny` shrinks every benchmark to CPU-sized settings (what CI runs); without it the settings
 are the real ones (ImageNet-sized images, DeiT at 224), meant for a GPU node.
@@ -20,7 +20,7 @@ TINY_MODEL_SET = [f"model.{k}={v}" for k, v in TINY_ARCH.items()] + [
 def register(subparsers) -> None:
     p = subparsers.add_parser("bench", help="benchmarks against the peers (FFCV, timm/torchvision, online teacher)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("kind", choices=("prepare", "loader", "model", "e2e", "distill"))
+    p.add_argument("kind", choices=("prepare", "loader", "model", "e2e", "distill", "augment"))
     p.add_argument("--tiny", action="store_true", help="CPU-sized settings (seconds, for CI)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--loader", default="cpu",
@@ -162,5 +162,16 @@ def bench_distill(args) -> dict:
                           num_classes=1000, k=1, device=args.device) for name in students}}
 
 
+def bench_augment(args) -> dict:
+    from fastdeit.bench.augment import run as augment_run
+
+    if args.tiny:  # on the CPU the fused path runs in Triton's interpreter: one small batch
+        return augment_run(batches=(64,), side=24, steps=1, seconds=0.5, device=args.device, timm_images=64)
+    if args.device == "cpu" or (args.device == "auto" and not __import__("torch").cuda.is_available()):
+        raise ValueError("fastdeit bench augment without a GPU: add --tiny (the fused kernels run in Triton's "
+                         "interpreter on the CPU, far too slow for 224 px batches of 256)")
+    return augment_run(batches=(128, 256), device=args.device)
+
+
 BENCHES = {"prepare": bench_prepare, "loader": bench_loader, "model": bench_model, "e2e": bench_e2e,
-           "distill": bench_distill}
+           "distill": bench_distill, "augment": bench_augment}

@@ -51,6 +51,9 @@ class AugmentConfig:
     mixup_mode: str = "batch"  # deit --mixup-mode
     smoothing: float = 0.1  # deit --smoothing
     mix_group: int = 64  # one mixup/cutmix draw per group of 64: deit's per-GPU batch
+    # Which kernels run DeviceAugment (speed only: same maths, see tests/kernels). auto = the fused
+    # Triton kernels (fastdeit.kernels) on CUDA, the per-op torch path elsewhere.
+    kernels: str = "auto"  # auto | triton | torch
 
 
 @dataclass

@@ -10,6 +10,7 @@ CHOICES = {
     "data.eval_interpolation": ("bilinear", "bicubic", "nearest"),
     "augment.interpolation": ("bilinear", "bicubic", "random"),
     "augment.remode": ("pixel", "rand", "const"),
+    "augment.kernels": ("auto", "triton", "torch"),
     "augment.mixup_mode": ("batch",),
     "distill.kind": ("none", "soft", "hard", "hard_cls"),
     "distill.teacher_compile": ("auto", "on", "off"),

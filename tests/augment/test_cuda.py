@@ -44,7 +44,7 @@ def test_pipeline_on_cuda_matches_cpu(photos):
 
 def test_noise_is_the_same_on_cuda():
     seeds = torch.tensor([1, 2**40 + 3])
-    assert torch.allclose(normal_noise(seeds.cuda(), 3, 32, 32).cpu(), normal_noise(seeds, 3, 32, 32), atol=1e-5)
+    assert torch.equal(normal_noise(seeds.cuda(), 3, 32, 32).cpu(), normal_noise(seeds, 3, 32, 32))  # float64 inside
 
 
 def test_pipeline_never_synchronises_the_device(photos):
