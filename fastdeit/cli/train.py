@@ -16,6 +16,9 @@ def register(subparsers) -> None:
         description="Train DeiT with the paper's recipe. Values come from the preset, then --config, "
                     "then each --set key=value (e.g. --set optim.lr=1e-3 --set data.global_batch=512). "
                     "Run distributed with: torchrun --nproc-per-node N -m fastdeit train ...",
+        epilog="data.workers, per rank: decode threads for data.loader=cpu, DALI CPU threads for dali, "
+               "DataLoader worker processes for reference. cpu/dali take at most all cores but one; "
+               "torch's and numba's threads take the rest, so no pool outgrows the cores.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_config_arguments(p)

@@ -154,3 +154,63 @@ def test_cuda_batches_come_from_pinned_buffers_and_equal_the_cpu_batches(beton):
     cuda = [b.images.cpu() for b in loader]
     assert all(slot.images.is_pinned() for slot in loader.slots.slots)  # non-blocking host-to-device copies
     assert len(cuda) == len(cpu) and all(torch.equal(a, b) for a, b in zip(cpu, cuda))
+
+
+def test_plans_are_built_off_the_main_thread_and_the_next_epoch_is_prefetched(beton, monkeypatch):
+    import threading
+    import time
+
+    import fastdeit.data.plan_stream as plan_stream
+
+    built = []  # (thread name, epoch, step) of every plan the loader builds
+    real = plan_stream.make_plan
+
+    def recording(cfg, seed, epoch, step, *args):
+        built.append((threading.current_thread().name, epoch, step))
+        return real(cfg, seed, epoch, step, *args)
+
+    monkeypatch.setattr(plan_stream, "make_plan", recording)
+    loader = CpuLoader(beton, CFG, seed=3, threads=2, prefetch=1)
+    first = [b.positions.copy() for b in loader]  # all of epoch 0
+    deadline = time.monotonic() + 30
+    while (1, 0) not in [(e, s) for _, e, s in built] and time.monotonic() < deadline:
+        time.sleep(0.01)  # the producer goes on into epoch 1 while nobody iterates
+    assert (1, 0) in [(e, s) for _, e, s in built]
+    assert all(name == "fastdeit-plan" for name, _, _ in built)  # never the main thread
+    second = [b for b in loader]
+    assert [(b.epoch, b.step) for b in second] == [(1, 0), (1, 1), (1, 2)]
+    fresh = CpuLoader(beton, CFG, seed=3, threads=1)
+    fresh.set_epoch(1)
+    assert all(torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+               for a, b in zip(second, fresh))  # the prefetched epoch equals a fresh one
+    loader.close()
+    fresh.close()
+
+
+def test_a_corrupt_sample_is_named_and_the_loader_recovers(beton):
+    from fastdeit.data.plan import make_plan
+
+    bad = int(make_plan(CFG, 3, 0, 1, beton.widths, beton.heights).indices[5])  # in step 1 of epoch 0
+
+    class OneBroken:
+        """The beton with one sample's bytes replaced by garbage."""
+
+        def __init__(self, reader):
+            self.reader = reader
+            for name in ("widths", "heights", "is_jpeg", "labels", "fingerprint"):
+                setattr(self, name, getattr(reader, name))
+
+        def image_bytes(self, i):
+            return np.frombuffer(b"\xff\xd8broken", np.uint8) if i == bad else self.reader.image_bytes(i)
+
+    loader = CpuLoader(OneBroken(beton), CFG, seed=3, threads=2)
+    it = iter(loader)
+    assert next(it).step == 0
+    with pytest.raises(ValueError, match=f"sample {bad} "):
+        next(it)
+    assert (loader.epoch, loader.step) == (0, 1)  # the failed step was not handed out
+    with pytest.raises(ValueError, match=f"sample {bad} "):
+        list(loader)  # restarts from the cursor and meets the same sample again
+    loader.seek(0, 2)
+    assert [b.step for b in loader] == [2]  # the rest of the stream still flows
+    loader.close()
