@@ -109,6 +109,21 @@ def test_resume_mid_epoch_and_epochs_in_a_row(beton):
         jump.seek(1, 4)
 
 
+def test_the_dali_loader_runs_on_the_plan_stream_without_a_cpu_loader(beton):
+    import threading
+
+    from fastdeit.data.plan_stream import PlanStream
+
+    before = {t.ident for t in threading.enumerate()}
+    dali = DaliLoader(beton, CFG, seed=5, threads=1)
+    assert isinstance(dali.stream, PlanStream) and not any(isinstance(v, CpuLoader) for v in vars(dali).values())
+    list(dali)
+    started = [t.name for t in threading.enumerate() if t.ident not in before]
+    assert not any(name.startswith(("fastdeit-decode", "fastdeit-plan")) for name in started)
+    assert (dali.epoch, dali.step) == (1, 0)
+    dali.close()
+
+
 def test_batches_feed_the_device_augmentation(beton):
     from fastdeit.augment import DeviceAugment
     from fastdeit.config.schema import AugmentConfig

@@ -148,12 +148,26 @@ def test_iteration_shortens_the_gil_switch_interval_and_restores_it(beton):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_batches_come_from_pinned_buffers_and_equal_the_cpu_batches(beton):
-    cpu = [b.images.clone() for b in CpuLoader(beton, CFG, seed=3, threads=2)]
-    loader = CpuLoader(beton, CFG, seed=3, threads=2, device="cuda")
-    cuda = [b.images.cpu() for b in loader]
+def test_cuda_batches_come_from_pinned_buffers_copied_on_a_side_stream_and_equal_the_cpu_batches(beton):
+    cpu_loader = CpuLoader(beton, CFG, seed=3, threads=2)
+    cpu = [b.images.clone() for e in (0, 1) for b in epoch_batches_iter(cpu_loader, e)]
+    loader = CpuLoader(beton, CFG, seed=3, threads=2, prefetch=0, device="cuda")  # fewest buffers
+    cuda = []
+    for e in (0, 1):
+        for b in epoch_batches_iter(loader, e):
+            torch.cuda._sleep(20_000_000)  # a long step on the compute stream while copies go on
+            cuda.append((b.images.float() + 0).to(torch.uint8).cpu())  # read on the compute stream
+    assert loader._copy_stream != torch.cuda.current_stream()
     assert all(slot.images.is_pinned() for slot in loader.slots.slots)  # non-blocking host-to-device copies
+    assert all(slot.fence is None or isinstance(slot.fence, torch.cuda.Event) for slot in loader.slots.slots)
     assert len(cuda) == len(cpu) and all(torch.equal(a, b) for a, b in zip(cpu, cuda))
+    loader.close()
+    cpu_loader.close()
+
+
+def epoch_batches_iter(loader, epoch):
+    loader.set_epoch(epoch)
+    yield from loader
 
 
 def test_plans_are_built_off_the_main_thread_and_the_next_epoch_is_prefetched(beton, monkeypatch):
