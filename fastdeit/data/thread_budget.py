@@ -46,6 +46,23 @@ def usable_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def cores_per_process(cores: int | None = None, local_processes: int | None = None,
+                      all_cpus: int | None = None) -> int:
+    """This process's share of the cores: its affinity mask, split among the processes of this node
+    (torchrun's LOCAL_WORLD_SIZE) unless the mask is already narrower than the machine (a launcher
+    such as srun --cpu-bind pinned each process to its own cores)."""
+    cores = usable_cores() if cores is None else cores
+    all_cpus = (os.cpu_count() or cores) if all_cpus is None else all_cpus
+    if local_processes is None:
+        try:
+            local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        except ValueError:
+            raise ValueError(f"LOCAL_WORLD_SIZE={os.environ['LOCAL_WORLD_SIZE']!r} is not an integer") from None
+    if cores < all_cpus or local_processes <= 1:
+        return cores
+    return max(1, cores // local_processes)
+
+
 def thread_budget(cores: int, workers: int, loader: str = "cpu") -> ThreadBudget:
     """The threads of each pool on `cores` cores for `data.workers` = `workers` of `loader`."""
     if cores < 1:

@@ -70,9 +70,9 @@ def build_train_data(data: DataConfig, aug: AugmentConfig, path: str, *, rank: i
                      seed: int, device: torch.device) -> TrainData:
     """The train loader of `data.loader`, with this process's threads budgeted (thread_budget.py):
     loader threads, torch's and numba's together within the cores this process may use."""
-    from fastdeit.data.thread_budget import apply_thread_budget, thread_budget, usable_cores
+    from fastdeit.data.thread_budget import apply_thread_budget, cores_per_process, thread_budget
 
-    budget = thread_budget(usable_cores(), data.workers, data.loader)
+    budget = thread_budget(cores_per_process(), data.workers, data.loader)
     apply_thread_budget(budget)
     if data.loader == "reference":
         from fastdeit.data.reference import build_train_loader

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fastdeit.data.thread_budget import ThreadBudget, thread_budget, usable_cores
+from fastdeit.data.thread_budget import ThreadBudget, cores_per_process, thread_budget
 
 
 @pytest.mark.parametrize("cores", [2, 3, 4, 8, 16, 64])
@@ -26,6 +26,13 @@ def test_examples():
     assert thread_budget(16, 16, "cpu") == ThreadBudget(loader=15, torch=1, numba=1)
     assert thread_budget(1, 4, "cpu") == ThreadBudget(loader=1, torch=1, numba=1)  # the minimum
     assert thread_budget(8, 0, "reference") == ThreadBudget(loader=0, torch=8, numba=8)
+
+
+def test_ranks_of_one_node_share_its_cores():
+    assert cores_per_process(16, local_processes=8, all_cpus=16) == 2  # torchrun, 8 ranks
+    assert cores_per_process(2, local_processes=2, all_cpus=2) == 1
+    assert cores_per_process(4, local_processes=8, all_cpus=64) == 4  # already pinned by srun
+    assert cores_per_process(16, local_processes=1, all_cpus=16) == 16
 
 
 def test_bad_settings_name_the_key():
@@ -54,7 +61,7 @@ def test_after_building_a_trainers_loader_its_threads_fit_the_cores(tmp_path):
         data = DataConfig(train=str(path), loader="cpu", global_batch=64, workers=8, img_size=32)
         td = build_train_data(data, AugmentConfig(), str(path), rank=0, world_size=1, seed=0,
                               device=torch.device("cpu"))
-        cores = usable_cores()
+        cores = cores_per_process()
         decode = td.loader.decoder.threads
         assert decode >= 1 and torch.get_num_threads() >= 1
         if cores >= 2:
