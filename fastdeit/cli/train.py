@@ -20,7 +20,10 @@ def register(subparsers) -> None:
         epilog="SIGTERM, SIGUSR1 (e.g. SLURM's --signal=USR1@120) or a first Ctrl-C finish the current step, "
                "write OUT/checkpoint.pt and exit with code 75 (EX_TEMPFAIL); --resume continues exactly. A second "
                "Ctrl-C aborts at once (exit 130). run.checkpoint_every_minutes (default 30) also writes such "
-               "step checkpoints. Other exit codes: 0 done, 1 failure, 2 bad input.",
+               "step checkpoints. Other exit codes: 0 done, 1 failure, 2 bad input. "
+               "data.workers, per rank: decode threads for data.loader=cpu, DALI CPU threads for dali, "
+               "DataLoader worker processes for reference. cpu/dali take at most all cores but one; "
+               "torch's and numba's threads take the rest, so no pool outgrows the cores.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_config_arguments(p)

@@ -21,7 +21,10 @@ class DataConfig:
     # own pipeline, kept as the fidelity baseline; reads ImageFolders or .beton files).
     loader: str = "cpu"
     global_batch: int = 1024  # deit: --batch-size 64 per GPU x 16 GPUs (paper, sec. 6)
-    workers: int = 8  # loader processes/threads per rank
+    # per rank, by loader: cpu = decode threads; dali = DALI CPU threads; reference = DataLoader
+    # worker processes (0 = in the main process). cpu/dali take at most all cores but one, and
+    # torch's and numba's threads the rest (fastdeit/data/thread_budget.py)
+    workers: int = 8
     repeated_aug: int = 3  # deit --repeated-aug: RASampler with 3 copies (paper, sec. 6)
     img_size: int = 224  # deit --input-size 224
     eval_crop_pct: float = 0.875  # deit --eval-crop-ratio 0.875: resize 256 -> center crop 224

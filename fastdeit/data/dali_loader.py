@@ -1,15 +1,14 @@
-"""DaliLoader: FastLoader's stream (plan, sharding, epochs, resume) with DALI as the decode stage.
+"""DaliLoader: the plan stream (plan, sharding, epochs, resume) with DALI as the decode stage.
 
-Order, sharding and every view come from the same FastLoader the CPU path uses (its `plan()`,
-`set_epoch`, `state_dict` / `load_state_dict`), so the DALI loader yields the same positions,
-labels and plans as `data.loader=cpu` for every rank and world size, and a state saved by one
-resumes the other; only the pixels differ, by the decoders' and resamplers' rounding (see
-tests/data/test_dali_loader.py). FastLoader's decode threads are never started here.
+Order, sharding and every view come from a PlanStream (plan_stream.py), the same class the CPU
+loader uses, so the DALI loader yields the same positions, labels and plans as `data.loader=cpu`
+for every rank and world size, and a state saved by one resumes the other; only the pixels
+differ, by the decoders' and resamplers' rounding (see tests/data/test_dali_loader.py).
 
 On `device="cuda"` the JPEGs are decoded by nvJPEG / the hardware decoder (DALI "mixed") and
 batches are CUDA tensors; on `device="cpu"` the same graph runs on DALI's CPU operators (the CPU
 twin). Batches are kept in flight across epoch boundaries, so the GPU never waits at the start
-of an epoch; set_epoch / load_state_dict discard what was in flight.
+of an epoch; set_epoch / seek / load_state_dict discard what was in flight.
 """
 
 from __future__ import annotations
@@ -21,13 +20,14 @@ import torch
 
 from fastdeit.data.cpu_decoder import SampleSource
 from fastdeit.data.dali_pipeline import DaliDecoder, DaliSettings, check_decode_device, require_dali
-from fastdeit.data.loader import Batch, FastLoader
+from fastdeit.data.loader import Batch
 from fastdeit.data.plan import Plan, PlanConfig
+from fastdeit.data.plan_stream import PlanStream
 from fastdeit.data.stall_clock import StallClock
 
 
 class DaliLoader:
-    """Iterate to get this rank's `Batch`es of the current epoch (same interface as FastLoader).
+    """Iterate to get this rank's `Batch`es of the current epoch (same interface as CpuLoader).
 
     reader: a BetonReader. threads: DALI CPU threads (the whole decode on the twin; Huffman
     decoding of the images the hardware decoder does not take on a GPU). prefetch: batches
@@ -57,14 +57,12 @@ class DaliLoader:
         if prefetch < 0:
             raise ValueError(f"prefetch must be >= 0, got {prefetch}")
         settings = DaliSettings(decode_device, threads, hw_decoder_load, fancy_upsampling)
-        # The stream: FastLoader owns plan, sharding, epoch/step and resume state.
-        self._stream = FastLoader(reader, plan_cfg, seed=seed, rank=rank, world_size=world_size,
-                                  threads=1, prefetch=0, device="cpu")
+        self.stream = PlanStream.for_reader(reader, plan_cfg, seed, rank, world_size)
         self.reader = reader
         self.cfg = plan_cfg
-        self.seed, self.rank, self.world_size = self._stream.seed, self._stream.rank, self._stream.world_size
-        self.groups = self._stream.groups
-        self.local_batch = self._stream.local_batch
+        self.seed, self.rank, self.world_size = self.stream.seed, self.stream.rank, self.stream.world_size
+        self.groups = self.stream.groups
+        self.local_batch = self.stream.local_batch
         self.prefetch = prefetch
         self._labels = np.asarray(reader.labels, dtype=np.int64)
         device_id = None
@@ -74,76 +72,63 @@ class DaliLoader:
         self.decoder = DaliDecoder(reader, plan_cfg.img_size, self.local_batch, settings, device_id)
         self.stall_clock = StallClock()  # blocking waits, timed apart (fastdeit bench e2e)
 
-    # -- the stream, delegated -----------------------------------------------------------------
+    # -- the stream, read here, moved only through these methods --------------------------------
 
     def __len__(self) -> int:
         """Steps (batches) per epoch."""
-        return len(self._stream)
+        return self.stream.steps
 
     @property
     def epoch(self) -> int:
-        return self._stream.epoch
-
-    @epoch.setter
-    def epoch(self, epoch: int) -> None:
-        if epoch < 0:
-            raise ValueError(f"epoch must be >= 0, got {epoch}")
-        self._stream.epoch = int(epoch)
+        return self.stream.epoch
 
     @property
     def step(self) -> int:
-        """The next step to yield; settable (any step of any epoch is addressable by the plan)."""
-        return self._stream.step
-
-    @step.setter
-    def step(self, step: int) -> None:
-        if not 0 <= step <= len(self):
-            raise ValueError(f"step {step} outside [0, {len(self)}]")
-        self._stream.step = int(step)
+        """The next step to yield."""
+        return self.stream.step
 
     def set_epoch(self, epoch: int) -> None:
         """Start `epoch` from its first step at the next iteration."""
-        self._stream.set_epoch(epoch)
+        self.stream.seek(epoch, 0)
+
+    def seek(self, epoch: int, step: int) -> None:
+        """Yield (epoch, step) next: the plan makes any step of any epoch directly addressable."""
+        self.stream.seek(epoch, step)
 
     def plan(self, epoch: int, step: int) -> Plan:
         """The plan of this rank's rows of global step `step` of `epoch`."""
-        return self._stream.plan(epoch, step)
+        return self.stream.plan(epoch, step)
 
     def state_dict(self) -> dict:
-        """Where the stream stands (the same state as FastLoader's: either loader resumes it)."""
-        return self._stream.state_dict()
+        """Where the stream stands (the same state as CpuLoader's: either loader resumes it)."""
+        return self.stream.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
         """Continue exactly where `state` was taken; refuses a state from another stream."""
-        self._stream.load_state_dict(state)
+        self.stream.load_state_dict(state)
 
     # -- iteration -----------------------------------------------------------------------------
 
-    def _after(self, key: tuple[int, int]) -> tuple[int, int]:
-        epoch, step = key
-        return (epoch, step + 1) if step + 1 < len(self) else (epoch + 1, 0)
-
     def __iter__(self) -> Iterator[Batch]:
-        s = self._stream  # same epoch/step semantics as FastLoader.__iter__
+        s = self.stream  # same epoch/step semantics as CpuLoader.__iter__
         epoch, start = s.epoch, s.step
         dec = self.decoder
         if dec.in_flight and dec.peek_tag() != (epoch, start):
-            dec.drain()  # set_epoch / load_state_dict moved the stream
+            dec.drain()  # set_epoch / seek / load_state_dict moved the stream
         for step in range(start, len(self)):
-            nxt = (epoch, step) if not dec.in_flight else self._after(dec.last_tag())
+            nxt = (epoch, step) if not dec.in_flight else s.after(*dec.last_tag())
             while dec.in_flight <= self.prefetch:
-                dec.submit(self.plan(*nxt), tag=nxt)
-                nxt = self._after(nxt)
+                dec.submit(s.plan(*nxt), tag=nxt)
+                nxt = s.after(*nxt)
             with self.stall_clock.waiting_for_data():  # DALI's run of this batch not finished
                 (tag_epoch, tag_step), plan, images = dec.result()
             assert (tag_epoch, tag_step) == (epoch, step)
             labels = torch.from_numpy(self._labels[plan.indices])
             if self.device.type == "cuda":
                 labels = labels.pin_memory().to(self.device, non_blocking=True)
-            s.step = step + 1
+            s.handed_out(epoch, step)
             yield Batch(images, labels, plan.positions, plan, epoch, step)
-        s.epoch, s.step = epoch + 1, 0  # ran to the end: the next epoch follows (prefetched)
+        s.epoch_finished()  # ran to the end: the next epoch follows (prefetched)
 
     def close(self) -> None:
         self.decoder.close()
-        self._stream.close()

@@ -1,31 +1,38 @@
-"""FastLoader: the training loader over a `.beton` file, driven by the view plan.
+"""CpuLoader: the training loader over a `.beton` file, driven by the plan stream.
 
-Each step it computes the plan of this rank's mixing groups (plan.py, sharding.py), has the
-CpuDecoder's threads decode + crop + resize + flip every sample into a uint8 NHWC batch buffer,
-a few batches ahead, and hands out the batch on the training device with its labels and plan,
-from which the GPU augmentation (RandAugment, erasing, mixup/cutmix) takes its parameters.
+A producer thread runs ahead of the trainer: for each (epoch, step) that follows, it takes the
+plan from the PlanStream (plan_stream.py), a free batch buffer (batch_slots.py) and has the
+CpuDecoder's threads decode + crop + resize + flip every sample into it, a few batches ahead and
+on across epoch boundaries (the next epoch's first batches decode while the last ones of this
+epoch are consumed). The main thread's per-batch work is: take the ready batch, start its copy to
+the device (on CUDA, on a side stream that the step's stream waits on through an event), hand it
+over. The GPU augmentation (RandAugment, erasing, mixup/cutmix) takes its parameters from the
+batch's plan.
 
-Resuming: the loader's state is (epoch, step) plus the identity of the stream (seed, recipe,
-dataset fingerprint, world layout); the batches are pure functions of those, so a loader loaded
-from `state_dict()` yields exactly the batches the interrupted one would have.
+Resuming: the loader's state is its plan stream's (epoch, step plus the stream's identity); the
+batches are pure functions of those, so a loader loaded from `state_dict()` yields exactly the
+batches the interrupted one would have.
 """
 
 from __future__ import annotations
 
-import collections
+import queue
+import threading
+import weakref
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from fastdeit.data.batch_slots import Slot, SlotPool
 from fastdeit.data.cpu_decoder import CpuDecoder, SampleSource
 from fastdeit.data.gil import DEFAULT_DECODE_SWITCH_INTERVAL, switch_interval_at_most
-from fastdeit.data.plan import PLAN_VERSION, Plan, PlanConfig, make_plan, steps_per_epoch
-from fastdeit.data.sharding import rank_groups
+from fastdeit.data.plan import Plan, PlanConfig
+from fastdeit.data.plan_stream import STATE_VERSION, PlanStream, too_few_images  # noqa: F401  (re-exported)
 from fastdeit.data.stall_clock import StallClock
 
-STATE_VERSION = 1
+_POLL_S = 0.05  # how often a blocked producer looks whether it was told to stop
 
 
 @dataclass
@@ -47,50 +54,120 @@ class Batch:
     step: int
 
 
-class _Slot:
-    """A batch buffer, pinned on CUDA, reusable once its device copy has completed."""
+@dataclass
+class _Filling:
+    """A batch the producer has started: the decode futures fill `slot`."""
 
-    def __init__(self, shape: tuple[int, ...], pin: bool) -> None:
-        if pin:
-            self.tensor = torch.empty(shape, dtype=torch.uint8, pin_memory=True)
-            self.array = self.tensor.numpy()
-        else:
-            # numpy's allocation: glibc reuses freed heap blocks, where a fresh torch.empty of
-            # this size costs page faults on every batch (measured ~0.25 ms per image)
-            self.array = np.empty(shape, dtype=np.uint8)
-            self.tensor = torch.from_numpy(self.array)
-        self.event: torch.cuda.Event | None = None
+    key: tuple[int, int]
+    plan: Plan
+    slot: Slot
+    futures: list
 
-    def wait_free(self) -> None:
-        if self.event is not None:
-            self.event.synchronize()
-            self.event = None
+    def wait(self) -> None:
+        for fut in self.futures:
+            fut.result()
 
-
-def too_few_images(n_images: int, global_batch: int, epoch_multiple: int, mix_group: int) -> str:
-    """Why an epoch has no step, and which setting to change."""
-    used = n_images // epoch_multiple * epoch_multiple
-    need = -(-global_batch // epoch_multiple) * epoch_multiple
-    smaller = max(mix_group, used // mix_group * mix_group)
-    fix = (f"set data.global_batch to {smaller} or less (--set data.global_batch={smaller}; a multiple of "
-           f"augment.mix_group = {mix_group})" if used >= mix_group else "")
-    more = f"use at least {need} images"
-    return (f"{n_images} images give no step of data.global_batch = {global_batch}: an epoch uses "
-            f"floor(N / {epoch_multiple}) * {epoch_multiple} = {used} of them (deit's RASampler); "
-            + (f"{fix}, or {more}" if fix else more))
+    def settle(self) -> None:
+        """Wait for the chunks (errors ignored): only then may the slot be reused."""
+        for fut in self.futures:
+            fut.cancel()
+        for fut in self.futures:
+            if not fut.cancelled():
+                fut.exception()
 
 
-class FastLoader:
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _Producer:
+    """The thread that plans and submits batches from `start` on, at most `ahead` queued.
+
+    It holds no reference to the loader, so an abandoned loader is collected (and stops it).
+    """
+
+    def __init__(self, stream: PlanStream, decoder: CpuDecoder, slots: SlotPool, labels: np.ndarray,
+                 start: tuple[int, int], ahead: int) -> None:
+        self.next_key = start  # the key the consumer takes next
+        self.waiting_for_buffer = False  # set by the thread while every pinned buffer is in flight
+        self.ready: queue.Queue = queue.Queue(maxsize=ahead)
+        self._stop = threading.Event()
+        self._stopped = False
+        self._thread = threading.Thread(
+            target=_produce, args=(stream, decoder, slots, labels, start, self.ready, self._stop, self),
+            name="fastdeit-plan", daemon=True)
+        self._thread.start()
+
+    def take(self) -> _Filling:
+        item = self.ready.get()
+        if isinstance(item, _Failure):
+            raise item.error
+        if item.key != self.next_key:  # a bug, not bad input
+            raise RuntimeError(f"loader pipeline out of order: got {item.key}, expected {self.next_key}")
+        return item
+
+    def stop(self, slots: SlotPool) -> None:
+        """Stop producing; wait for what was submitted and give its buffers back."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stop.set()
+        while True:
+            try:
+                item = self.ready.get(timeout=_POLL_S)
+            except queue.Empty:
+                if not self._thread.is_alive():
+                    break
+                continue
+            if isinstance(item, _Filling):
+                item.settle()
+                slots.release(item.slot)
+        self._thread.join()
+
+
+def _produce(stream: PlanStream, decoder: CpuDecoder, slots: SlotPool, labels: np.ndarray,
+             start: tuple[int, int], ready: queue.Queue, stop: threading.Event, flags: _Producer) -> None:
+    try:
+        for key in stream.keys_from(*start):
+            slot = slots.acquire(timeout=0)
+            flags.waiting_for_buffer = slot is None
+            while slot is None and not stop.is_set():
+                slot = slots.acquire(timeout=_POLL_S)
+            flags.waiting_for_buffer = False
+            if stop.is_set():
+                if slot is not None:
+                    slots.release(slot)
+                return
+            plan = stream.plan(*key)
+            np.take(labels, plan.indices, out=slot.label_array)
+            item = _Filling(key, plan, slot, decoder.submit(plan, slot.image_array))
+            while not stop.is_set():
+                try:
+                    ready.put(item, timeout=_POLL_S)
+                    break
+                except queue.Full:
+                    continue
+            else:
+                item.settle()
+                slots.release(slot)
+                return
+    except BaseException as err:  # noqa: BLE001 - handed to the consumer, which raises it
+        if not stop.is_set():
+            ready.put(_Failure(err))
+
+
+class CpuLoader:
     """Iterate to get this rank's `Batch`es of the current epoch; see the module docstring.
 
     reader: a BetonReader (or any SampleSource with `labels` and `fingerprint`).
     threads: decode threads; prefetch: batches decoded ahead of the one being consumed.
     dct_scaling, region_decode: CpuDecoder's (region_decode=False only for A/B benchmarks).
     switch_interval: the GIL switch interval while iterating (fastdeit.data.gil; None = Python's).
-    device: where images and labels go ("cpu", "cuda", torch.device); pinned buffers and
-    non-blocking copies on CUDA. An iteration yields the rest of the current epoch from `step`
+    device: where images and labels go ("cpu", "cuda", torch.device); pinned buffers and copies
+    on a side stream on CUDA. An iteration yields the rest of the current epoch from `step`
     (nothing if the epoch is done); when it runs to its end the loader moves to the next epoch,
-    so iterating again without set_epoch continues the stream.
+    so iterating again without set_epoch continues the stream (already prefetched).
     """
 
     def __init__(
@@ -110,139 +187,141 @@ class FastLoader:
         if prefetch < 0:
             raise ValueError(f"prefetch must be >= 0, got {prefetch}")
         self.reader = reader
+        self.stream = PlanStream.for_reader(reader, plan_cfg, seed, rank, world_size)
         self.cfg = plan_cfg
-        self.seed = int(seed)
-        self.rank, self.world_size = int(rank), int(world_size)
-        self.groups = rank_groups(plan_cfg.n_groups, self.rank, self.world_size)
+        self.seed, self.rank, self.world_size = self.stream.seed, self.stream.rank, self.stream.world_size
+        self.groups = self.stream.groups
+        self.local_batch = self.stream.local_batch
         self.prefetch = prefetch
         self.switch_interval = switch_interval
         self.device = torch.device(device)
-        self._widths = np.asarray(reader.widths)
-        self._heights = np.asarray(reader.heights)
         self._labels = np.asarray(reader.labels, dtype=np.int64)
-        self._n_images = len(self._widths)
-        self._steps = steps_per_epoch(plan_cfg, self._n_images)
-        if self._steps == 0:
-            raise ValueError(too_few_images(self._n_images, plan_cfg.global_batch, plan_cfg.epoch_multiple,
-                                            plan_cfg.mix_group))
-        self.local_batch = len(self.groups) * plan_cfg.mix_group
         self.decoder = CpuDecoder(
             reader, threads=threads, dct_scaling=dct_scaling, region_decode=region_decode
         )
         self._cuda = self.device.type == "cuda"
-        self._slots: list[_Slot] = []
-        self.epoch = 0
-        self.step = 0  # next step to yield
-        self.stall_clock = StallClock()  # blocking waits, timed apart (fastdeit bench e2e)
+        # Batches queued ahead: prefetch + 1 (the one the consumer waits for). On CUDA, buffers
+        # are reused: those queued, the one the producer fills, the one whose copy may run.
+        ahead = prefetch + 1
+        self.slots = SlotPool(ahead + 2, self.local_batch, plan_cfg.img_size, pin=self._cuda,
+                              reuse=self._cuda)
+        self._ahead = ahead
+        self._copy_stream = torch.cuda.Stream(self.device) if self._cuda else None
+        self._producer: _Producer | None = None
+        self._finalizer = weakref.finalize(self, _shutdown, [None], self.slots, self.decoder)
+        self.stall_clock = StallClock()  # the consumer's blocking waits, timed apart (fastdeit bench e2e)
 
     def __len__(self) -> int:
         """Steps (batches) per epoch."""
-        return self._steps
+        return self.stream.steps
+
+    # -- the stream, read here, moved only through these methods --------------------------------
+
+    @property
+    def epoch(self) -> int:
+        return self.stream.epoch
+
+    @property
+    def step(self) -> int:
+        """The next step to yield."""
+        return self.stream.step
 
     def set_epoch(self, epoch: int) -> None:
         """Start `epoch` from its first step at the next iteration."""
-        if epoch < 0:
-            raise ValueError(f"epoch must be >= 0, got {epoch}")
-        self.epoch, self.step = int(epoch), 0
+        self.stream.seek(epoch, 0)
+
+    def seek(self, epoch: int, step: int) -> None:
+        """Yield (epoch, step) next: the plan makes any step of any epoch directly addressable."""
+        self.stream.seek(epoch, step)
 
     def plan(self, epoch: int, step: int) -> Plan:
         """The plan of this rank's rows of global step `step` of `epoch`."""
-        return make_plan(
-            self.cfg, self.seed, epoch, step, self._widths, self._heights, self.groups
-        )
-
-    # -- state ---------------------------------------------------------------------------------
-
-    def _identity(self) -> dict:
-        return {
-            "plan_version": PLAN_VERSION,
-            "seed": self.seed,
-            "plan_config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.cfg).items()},
-            "n_images": self._n_images,
-            "fingerprint": str(getattr(self.reader, "fingerprint", "")),
-        }
+        return self.stream.plan(epoch, step)
 
     def state_dict(self) -> dict:
-        """Where the stream stands: the next batch to yield is (epoch, step).
-
-        The world size is not part of it: the global stream is the same for any world size, so
-        a run may resume on a different number of ranks (if the groups still divide evenly).
-        """
-        return {"version": STATE_VERSION, "epoch": self.epoch, "step": self.step, **self._identity()}
+        """Where the stream stands (PlanStream.state_dict)."""
+        return self.stream.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
         """Continue exactly where `state` was taken; refuses a state from another stream."""
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"loader state version {state.get('version')!r}, expected {STATE_VERSION}")
-        mine = self._identity()
-        for key, value in mine.items():
-            theirs = state.get(key)
-            if isinstance(value, dict) and isinstance(theirs, dict):
-                theirs = {k: list(v) if isinstance(v, tuple) else v for k, v in theirs.items()}
-            if theirs != value:
-                raise ValueError(
-                    f"loader state does not match this loader: {key} is {theirs!r} in the state, "
-                    f"{value!r} here (a different dataset, seed or recipe would replay other views)"
-                )
-        epoch, step = int(state["epoch"]), int(state["step"])
-        if epoch < 0 or not 0 <= step <= self._steps:
-            raise ValueError(f"loader state epoch {epoch} step {step} out of range ({self._steps} steps)")
-        self.epoch, self.step = epoch, step
+        self.stream.load_state_dict(state)
 
     # -- iteration -----------------------------------------------------------------------------
 
-    def _slot(self, k: int) -> _Slot:
-        shape = (self.local_batch, self.cfg.img_size, self.cfg.img_size, 3)
-        if not self._cuda:
-            return _Slot(shape, pin=False)  # CPU batches own their memory: safe to keep
-        while len(self._slots) < self.prefetch + 2:
-            self._slots.append(_Slot(shape, pin=True))
-        slot = self._slots[k % len(self._slots)]
-        with self.stall_clock.backpressure():
-            slot.wait_free()
-        return slot
-
     def __iter__(self) -> Iterator[Batch]:
         with switch_interval_at_most(self.switch_interval):
-            yield from self._iterate(self.epoch, self.step)
+            yield from self._iterate(self.stream.epoch, self.stream.step)
+
+    def _producer_at(self, key: tuple[int, int]) -> _Producer:
+        """The running producer if it is about to deliver `key`, else a new one from `key`."""
+        if self._producer is not None and self._producer.next_key == key:
+            return self._producer
+        self._stop_producer()
+        self._producer = _Producer(self.stream, self.decoder, self.slots, self._labels, key, self._ahead)
+        self._finalizer.detach()
+        self._finalizer = weakref.finalize(self, _shutdown, [self._producer], self.slots, self.decoder)
+        return self._producer
+
+    def _stop_producer(self) -> None:
+        if self._producer is not None:
+            self._producer.stop(self.slots)
+            self._producer = None
 
     def _iterate(self, epoch: int, start: int) -> Iterator[Batch]:
-        pending: collections.deque = collections.deque()
-        next_submit = start
-        try:
-            for step in range(start, self._steps):
-                while next_submit < self._steps and len(pending) <= self.prefetch:
-                    plan = self.plan(epoch, next_submit)
-                    slot = self._slot(next_submit)
-                    pending.append((plan, slot, self.decoder.submit(plan, slot.array)))
-                    next_submit += 1
-                plan, slot, futures = pending.popleft()
+        steps = len(self)
+        if start < steps:
+            producer = self._producer_at((epoch, start))
+        for step in range(start, steps):
+            filling = None
+            try:
+                # the batch due is not queued: the producer is either decoding (waiting for data) or
+                # blocked on a pinned buffer whose copy to the device still runs (backpressure)
+                wait = (self.stall_clock.backpressure if producer.waiting_for_buffer
+                        else self.stall_clock.waiting_for_data)
+                with wait():
+                    filling = producer.take()
+                producer.next_key = self.stream.after(epoch, step)
                 with self.stall_clock.waiting_for_data():
-                    for fut in futures:
-                        fut.result()
-                batch = self._to_device(plan, slot, epoch, step)
-                self.step = step + 1
-                yield batch
-            self.epoch, self.step = epoch + 1, 0  # ran to the end: the next epoch follows
-        finally:
-            for _, _, futures in pending:
-                for fut in futures:
-                    fut.cancel()
-            for _, _, futures in pending:
-                for fut in futures:
-                    if not fut.cancelled():
-                        fut.exception()  # let running chunks finish before buffers are reused
+                    filling.wait()
+            except BaseException:
+                if filling is not None:
+                    filling.settle()
+                    self.slots.release(filling.slot)
+                self._stop_producer()  # restart from the cursor at the next iteration
+                raise
+            batch = self._hand_over(filling)
+            self.stream.handed_out(epoch, step)
+            yield batch
+        self.stream.epoch_finished()  # ran to the end: the next epoch follows (prefetched)
 
-    def _to_device(self, plan: Plan, slot: _Slot, epoch: int, step: int) -> Batch:
-        labels = torch.from_numpy(self._labels[plan.indices])
-        if self._cuda:
-            images = slot.tensor.to(self.device, non_blocking=True)
-            slot.event = torch.cuda.Event()
-            slot.event.record()
-            labels = labels.pin_memory().to(self.device, non_blocking=True)
-        else:
-            images = slot.tensor
+    def _hand_over(self, filling: _Filling) -> Batch:
+        """Start the batch's copy to the device and return it (the main thread's whole share)."""
+        slot, plan = filling.slot, filling.plan
+        epoch, step = filling.key
+        if not self._cuda:
+            return Batch(slot.images, slot.labels, plan.positions, plan, epoch, step)
+        compute = torch.cuda.current_stream(self.device)
+        with torch.cuda.stream(self._copy_stream):
+            images = slot.images.to(self.device, non_blocking=True)
+            labels = slot.labels.to(self.device, non_blocking=True)
+            copied = torch.cuda.Event()
+            copied.record(self._copy_stream)
+        compute.wait_event(copied)  # the step's kernels start after the copy
+        images.record_stream(compute)  # allocated on the copy stream, used on the step's
+        labels.record_stream(compute)
+        self.slots.release(slot, copied)  # refilled only once the copy has finished
         return Batch(images, labels, plan.positions, plan, epoch, step)
 
     def close(self) -> None:
-        self.decoder.close()
+        """Stop the producer and the decode threads."""
+        self._stop_producer()
+        self._finalizer()
+
+
+def _shutdown(producer: list, slots: SlotPool, decoder: CpuDecoder) -> None:
+    if producer[0] is not None:
+        producer[0].stop(slots)
+    decoder.close()
+
+
+FastLoader = CpuLoader  # the former name, still used by fastdeit/bench (owned elsewhere)

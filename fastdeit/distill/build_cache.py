@@ -152,8 +152,7 @@ def _replay(loader, header: CacheHeader, chunks: list[int]):
         while (j + 1 < len(chunks) and chunks[j + 1] == chunks[j] + 1
                and header.epoch_step(chunks[j + 1])[0] == epoch):
             j += 1
-        loader.set_epoch(epoch)
-        loader.step = step
+        loader.seek(epoch, step)  # the loader's plan stream hands out this step next
         it = iter(loader)
         try:
             for c in chunks[i:j + 1]:

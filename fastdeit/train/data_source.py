@@ -68,6 +68,12 @@ def resolve_paths(data: DataConfig, is_main: bool = True) -> tuple[str, str]:
 
 def build_train_data(data: DataConfig, aug: AugmentConfig, path: str, *, rank: int, world_size: int,
                      seed: int, device: torch.device) -> TrainData:
+    """The train loader of `data.loader`, with this process's threads budgeted (thread_budget.py):
+    loader threads, torch's and numba's together within the cores this process may use."""
+    from fastdeit.data.thread_budget import apply_thread_budget, cores_per_process, thread_budget
+
+    budget = thread_budget(cores_per_process(), data.workers, data.loader)
+    apply_thread_budget(budget)
     if data.loader == "reference":
         from fastdeit.data.reference import build_train_loader
 
@@ -80,15 +86,15 @@ def build_train_data(data: DataConfig, aug: AugmentConfig, path: str, *, rank: i
     reader = BetonReader(path)
     plan_cfg = PlanConfig.from_configs(data, aug)
     if data.loader == "cpu":
-        from fastdeit.data.loader import FastLoader
+        from fastdeit.data.loader import CpuLoader
 
-        loader = FastLoader(reader, plan_cfg, seed=seed, rank=rank, world_size=world_size,
-                            threads=max(data.workers, 1), device=device)
+        loader = CpuLoader(reader, plan_cfg, seed=seed, rank=rank, world_size=world_size,
+                           threads=budget.loader, device=device)
     else:
         from fastdeit.data.dali_loader import DaliLoader
 
         loader = DaliLoader(reader, plan_cfg, seed=seed, rank=rank, world_size=world_size,
-                            threads=max(data.workers, 1), device=device)
+                            threads=budget.loader, device=device)
     return TrainData(loader=loader, sampler=None, num_classes=reader.num_classes, planned=True)
 
 
@@ -120,8 +126,7 @@ class Batches:
         """(images, soft targets, cached teacher logits or None) for each step from `start`."""
         loader = self.data.loader
         if self.data.planned:
-            loader.set_epoch(epoch)
-            loader.step = start  # the plan makes any step of any epoch directly addressable
+            loader.seek(epoch, start)  # the plan makes any step of any epoch directly addressable
             for batch in loader:
                 images, targets = self.augment.apply_to_batch(batch)
                 teacher_logits = None

@@ -1,6 +1,6 @@
 """DaliLoader: the CPU loader's stream (positions, labels, plans, ranks, resume) with DALI pixels.
 
-Pixels are compared with FastLoader as shipped (DCT-scaled decoding on): at the training ratio
+Pixels are compared with CpuLoader as shipped (DCT-scaled decoding on): at the training ratio
 used here (stored max side 256 -> 112, as 512 -> 224) almost no crop is large enough for DCT
 scaling, and the loaders agree to rounding (measured mean |d| 0.17, 99th percentile 1). Bound:
 mean < 3 and 99th percentile < 20 grey levels, the CPU decoder's own allowance for DCT-scaled
@@ -20,7 +20,7 @@ import_extra("nvidia.dali", "dali")
 
 from fastdeit.data.beton import BetonReader, BetonWriter  # noqa: E402
 from fastdeit.data.dali_loader import DaliLoader  # noqa: E402
-from fastdeit.data.loader import Batch, FastLoader  # noqa: E402
+from fastdeit.data.loader import Batch, CpuLoader  # noqa: E402
 from fastdeit.data.plan import PlanConfig  # noqa: E402
 from fastdeit.data.sample_images import photo_crops  # noqa: E402
 
@@ -46,7 +46,7 @@ def epoch(loader, e=None):
 
 def test_same_stream_as_the_cpu_loader_and_pixels_within_tolerance(beton):
     dali = DaliLoader(beton, CFG, seed=5, threads=2, prefetch=2)
-    cpu = FastLoader(beton, CFG, seed=5, threads=2)
+    cpu = CpuLoader(beton, CFG, seed=5, threads=2)
     assert len(dali) == len(cpu) == 3
     got, ref = list(dali), list(cpu)
     assert all(isinstance(b, Batch) for b in got) and len(got) == 3
@@ -69,7 +69,7 @@ def test_rank_shares_equal_the_cpu_loaders_and_unite_to_the_global_batch(beton):
     ranks = []
     for rank in range(2):
         d = DaliLoader(beton, CFG, seed=5, rank=rank, world_size=2, threads=1, prefetch=1)
-        c = FastLoader(beton, CFG, seed=5, rank=rank, world_size=2, threads=1)
+        c = CpuLoader(beton, CFG, seed=5, rank=rank, world_size=2, threads=1)
         mine, theirs = epoch(d), epoch(c)
         for (_, la, pa, _), (_, lb, pb, _) in zip(mine, theirs):
             assert np.array_equal(pa, pb) and torch.equal(la, lb)
@@ -94,7 +94,7 @@ def test_resume_mid_epoch_and_epochs_in_a_row(beton):
     assert (state["epoch"], state["step"]) == (1, 1)
     first.set_epoch(2)  # batches of epoch 1 in flight are dropped, not served
     assert torch.equal(next(iter(first)).images, e2[0][0])
-    for resumed in (DaliLoader(beton, CFG, seed=5, threads=1), FastLoader(beton, CFG, seed=5, threads=1)):
+    for resumed in (DaliLoader(beton, CFG, seed=5, threads=1), CpuLoader(beton, CFG, seed=5, threads=1)):
         resumed.load_state_dict(state)  # one state format for both loaders
         rest = list(resumed)
         assert [b.step for b in rest] == [1, 2]
@@ -105,11 +105,25 @@ def test_resume_mid_epoch_and_epochs_in_a_row(beton):
     with pytest.raises(ValueError, match="seed"):
         DaliLoader(beton, CFG, seed=6).load_state_dict(state)
     jump = DaliLoader(beton, CFG, seed=5, threads=1)
-    jump.set_epoch(1)
-    jump.step = 2  # as the trainer addresses a step directly
+    jump.seek(1, 2)  # as the trainer addresses a step directly
     assert [(b.epoch, b.step) for b in jump] == [(1, 2)]
     with pytest.raises(ValueError, match="outside"):
-        jump.step = 4
+        jump.seek(1, 4)
+
+
+def test_the_dali_loader_runs_on_the_plan_stream_without_a_cpu_loader(beton):
+    import threading
+
+    from fastdeit.data.plan_stream import PlanStream
+
+    before = {t.ident for t in threading.enumerate()}
+    dali = DaliLoader(beton, CFG, seed=5, threads=1)
+    assert isinstance(dali.stream, PlanStream) and not any(isinstance(v, CpuLoader) for v in vars(dali).values())
+    list(dali)
+    started = [t.name for t in threading.enumerate() if t.ident not in before]
+    assert not any(name.startswith(("fastdeit-decode", "fastdeit-plan")) for name in started)
+    assert (dali.epoch, dali.step) == (1, 0)
+    dali.close()
 
 
 def test_batches_feed_the_device_augmentation(beton):

@@ -12,7 +12,7 @@ import torch
 
 from fastdeit.augment.pipeline import DeviceAugment
 from fastdeit.data.beton import BetonReader
-from fastdeit.data.loader import FastLoader
+from fastdeit.data.loader import CpuLoader
 from fastdeit.data.plan import PLAN_VERSION
 from fastdeit.distill import distillation_loss
 from fastdeit.distill.build_cache import build_teacher_cache
@@ -63,7 +63,7 @@ def test_cached_logits_equal_the_online_teacher_on_the_training_steps_inputs(set
                          seed=7, device=CPU, precision="fp32", epochs=(0, 2), device_augment=augment)
     checked = 0
     for rank in range(2):
-        loader = FastLoader(reader, views.plan_cfg, seed=7, rank=rank, world_size=2, threads=1)
+        loader = CpuLoader(reader, views.plan_cfg, seed=7, rank=rank, world_size=2, threads=1)
         loader.set_epoch(1)
         for batch in loader:
             images, targets = augment.apply_to_batch(batch)
@@ -113,7 +113,7 @@ def test_training_steps_from_the_cache_give_the_online_teachers_losses(setup, fu
         model.set_distilled_training(True)
         ctx = StepContext(model=model, optimizer=build_optimizer(model, OptimizerConfig(), 64, CPU), scaler=None,
                           ema=None, teacher=None, distill=setup.distill, precision="fp32", clip_grad=0.0, device=CPU)
-        loader = FastLoader(reader, views.plan_cfg, seed=7, threads=1)
+        loader = CpuLoader(reader, views.plan_cfg, seed=7, threads=1)
         loader.set_epoch(1)
         losses[source] = []
         for batch in loader:
@@ -247,7 +247,7 @@ def test_cuda_bf16_cache_equals_the_online_teacher(setup):
     out = build(setup, setup.tmp / "cuda.cache", device="cuda", precision="bf16", epochs=(0, 1))
     reader, views, augment, teacher, cache = replay(setup, out, dev, "bf16", (0, 1))
     assert views.input_dtype == torch.bfloat16
-    loader = FastLoader(reader, views.plan_cfg, seed=7, rank=1, world_size=2, threads=2, device=dev)
+    loader = CpuLoader(reader, views.plan_cfg, seed=7, rank=1, world_size=2, threads=2, device=dev)
     for batch in loader:
         images, _ = augment.apply_to_batch(batch)
         with torch.no_grad(), autocast_for(dev, "bf16"):

@@ -1,0 +1,169 @@
+"""PlanStream: the one mapping from (seed, recipe, dataset, world layout) and (epoch, step) to a plan.
+
+Every view-plan consumer (the CPU loader, the DALI loader, the teacher-cache builder) holds a
+PlanStream and asks it for plans; none computes a plan, keeps its own epoch/step, or writes
+another's. The stream also keeps the cursor, the next (epoch, step) to hand out, and its
+`state_dict` is what a checkpoint stores: the cursor plus the identity of the stream (plan
+version, seed, recipe, dataset size and fingerprint). Because plans are pure functions of those,
+a stream loaded from a state continues exactly, on any world size whose ranks still take whole
+mixing groups (see sharding.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict
+
+import numpy as np
+
+from fastdeit.data.plan import PLAN_VERSION, Plan, PlanConfig, make_plan, steps_per_epoch
+from fastdeit.data.sharding import rank_groups
+
+STATE_VERSION = 1
+
+
+def _plain(cfg: PlanConfig) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
+
+
+class PlanStream:
+    """This rank's plans, step after step, across epochs; see the module docstring.
+
+    widths, heights: stored sizes of all N images of the dataset; fingerprint: the dataset's
+    identity (BetonReader.fingerprint). rank/world_size choose the mixing groups of each step.
+    """
+
+    def __init__(
+        self,
+        cfg: PlanConfig,
+        seed: int,
+        widths: np.ndarray,
+        heights: np.ndarray,
+        fingerprint: str = "",
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.cfg = cfg
+        self.seed = int(seed)
+        self.rank, self.world_size = int(rank), int(world_size)
+        self.groups = rank_groups(cfg.n_groups, self.rank, self.world_size)
+        self.local_batch = len(self.groups) * cfg.mix_group
+        self._widths = np.asarray(widths)
+        self._heights = np.asarray(heights)
+        self.n_images = int(self._widths.shape[0])
+        self.fingerprint = str(fingerprint)
+        self.steps = steps_per_epoch(cfg, self.n_images)
+        if self.steps == 0:
+            raise ValueError(too_few_images(self.n_images, cfg.global_batch, cfg.epoch_multiple, cfg.mix_group))
+        self._epoch, self._step = 0, 0
+
+    @classmethod
+    def for_reader(cls, reader, cfg: PlanConfig, seed: int = 0, rank: int = 0,
+                   world_size: int = 1) -> "PlanStream":
+        """The stream over a BetonReader (or any source with widths, heights, fingerprint)."""
+        return cls(cfg, seed, reader.widths, reader.heights, getattr(reader, "fingerprint", ""),
+                   rank, world_size)
+
+    # -- the mapping ---------------------------------------------------------------------------
+
+    def plan(self, epoch: int, step: int) -> Plan:
+        """The plan of this rank's rows of global step `step` of `epoch` (pure; any thread)."""
+        return make_plan(self.cfg, self.seed, epoch, step, self._widths, self._heights, self.groups)
+
+    def after(self, epoch: int, step: int) -> tuple[int, int]:
+        """The (epoch, step) that follows (epoch, step) in the run: the stream crosses epochs."""
+        return (epoch, step + 1) if step + 1 < self.steps else (epoch + 1, 0)
+
+    def keys_from(self, epoch: int, step: int) -> Iterator[tuple[int, int]]:
+        """(epoch, step), then every following step, without end (producers stop on their own)."""
+        if step >= self.steps:
+            epoch, step = epoch + 1, 0
+        while True:
+            yield epoch, step
+            epoch, step = self.after(epoch, step)
+
+    # -- the cursor ----------------------------------------------------------------------------
+
+    @property
+    def epoch(self) -> int:
+        """Epoch of the next batch to hand out."""
+        return self._epoch
+
+    @property
+    def step(self) -> int:
+        """Next step to hand out (== steps when `epoch` is done)."""
+        return self._step
+
+    def seek(self, epoch: int, step: int = 0) -> None:
+        """Hand out (epoch, step) next: any step of any epoch is directly addressable."""
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        if not 0 <= step <= self.steps:
+            raise ValueError(f"step {step} outside [0, {self.steps}]")
+        self._epoch, self._step = int(epoch), int(step)
+
+    def handed_out(self, epoch: int, step: int) -> None:
+        """Record that (epoch, step) was handed out: the cursor moves just past it."""
+        self._epoch, self._step = int(epoch), int(step) + 1
+
+    def epoch_finished(self) -> None:
+        """The consumer ran to the end of the epoch: the next one follows."""
+        self._epoch, self._step = self._epoch + 1, 0
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def identity(self) -> dict:
+        """What makes two streams the same stream (the world layout is not part of it)."""
+        return {
+            "plan_version": PLAN_VERSION,
+            "seed": self.seed,
+            "plan_config": _plain(self.cfg),
+            "n_images": self.n_images,
+            "fingerprint": self.fingerprint,
+        }
+
+    def state_dict(self) -> dict:
+        """Where the stream stands: the next batch to hand out is (epoch, step).
+
+        The world size is not part of it: the global stream is the same for any world size, so
+        a run may resume on a different number of ranks (if the groups still divide evenly).
+        """
+        return {"version": STATE_VERSION, "epoch": self._epoch, "step": self._step, **self.identity()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue exactly where `state` was taken; refuses a state from another stream."""
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            found = state.get("version") if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"loader state version {found!r}, expected {STATE_VERSION}")
+        for key, value in self.identity().items():
+            theirs = state.get(key)
+            if isinstance(value, dict) and isinstance(theirs, dict):
+                theirs = {k: list(v) if isinstance(v, tuple) else v for k, v in theirs.items()}
+            if theirs != value:
+                raise ValueError(
+                    f"loader state does not match this loader: {key} is {theirs!r} in the state, "
+                    f"{value!r} here (a different dataset, seed or recipe would replay other views)"
+                )
+        try:
+            epoch, step = int(state["epoch"]), int(state["step"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"loader state: epoch/step missing or not integers: "
+                             f"{state.get('epoch')!r}, {state.get('step')!r}") from None
+        if epoch < 0 or not 0 <= step <= self.steps:
+            raise ValueError(f"loader state epoch {epoch} step {step} out of range ({self.steps} steps)")
+        self._epoch, self._step = epoch, step
+
+
+    """Iterate to get this rank's `Batch`es of the current epoch; see the module docstring.
+
+    reader: a BetonReader (or any SampleSource with `labels` and `fingerprint`).
+    threads: decode threads; prefetch: batches decoded ahead of the one being consumed.
+    dct_scaling, region_decode: CpuDecoder's (region_decode=False only for A/B benchmarks).
+    switch_interval: the GIL switch interval while iterating (fastdeit.data.gil; None = Python's).
+    device: where images and labels go ("cpu", "cuda", torch.device); pinned buffers and
+    non-blocking copies on CUDA. An iteration yields the rest of the current epoch from `step`
+    (nothing if the epoch is done); when it runs to its end the loader moves to the next epoch,
+    so iterating again without set_epoch continues the stream.
+    """
+
+    def __init__(
