@@ -154,16 +154,14 @@ class PlanStream:
         self._epoch, self._step = epoch, step
 
 
-    """Iterate to get this rank's `Batch`es of the current epoch; see the module docstring.
-
-    reader: a BetonReader (or any SampleSource with `labels` and `fingerprint`).
-    threads: decode threads; prefetch: batches decoded ahead of the one being consumed.
-    dct_scaling, region_decode: CpuDecoder's (region_decode=False only for A/B benchmarks).
-    switch_interval: the GIL switch interval while iterating (fastdeit.data.gil; None = Python's).
-    device: where images and labels go ("cpu", "cuda", torch.device); pinned buffers and
-    non-blocking copies on CUDA. An iteration yields the rest of the current epoch from `step`
-    (nothing if the epoch is done); when it runs to its end the loader moves to the next epoch,
-    so iterating again without set_epoch continues the stream.
-    """
-
-    def __init__(
+def too_few_images(n_images: int, global_batch: int, epoch_multiple: int, mix_group: int) -> str:
+    """Why an epoch has no step, and which setting to change."""
+    used = n_images // epoch_multiple * epoch_multiple
+    need = -(-global_batch // epoch_multiple) * epoch_multiple
+    smaller = max(mix_group, used // mix_group * mix_group)
+    fix = (f"set data.global_batch to {smaller} or less (--set data.global_batch={smaller}; a multiple of "
+           f"augment.mix_group = {mix_group})" if used >= mix_group else "")
+    more = f"use at least {need} images"
+    return (f"{n_images} images give no step of data.global_batch = {global_batch}: an epoch uses "
+            f"floor(N / {epoch_multiple}) * {epoch_multiple} = {used} of them (deit's RASampler); "
+            + (f"{fix}, or {more}" if fix else more))
