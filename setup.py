@@ -1,5 +1,5 @@
 """Declares the packages (fastdeit, and the top-level kernels/ folder as fastdeit.kernels) and
-builds the optional C extension fastdeit.data._jpeg_region (region JPEG decoding with the
+builds the optional C extension fastdeit.kernels._jpeg_region (region JPEG decoding with the
 system's libjpeg-turbo, e.g. apt's libjpeg-dev); everything else is in pyproject.toml.
 
 optional=True: without a compiler or the libjpeg headers the install still succeeds and the CPU
@@ -16,8 +16,8 @@ setup(
     package_dir={"fastdeit.kernels": "kernels"},
     ext_modules=[
         Extension(
-            "fastdeit.data._jpeg_region",
-            sources=["fastdeit/data/_jpeg_region.c"],
+            "fastdeit.kernels._jpeg_region",
+            sources=["kernels/_jpeg_region.c"],
             libraries=["jpeg"],
             extra_compile_args=["-O2"],
             optional=True,

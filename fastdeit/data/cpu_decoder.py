@@ -1,9 +1,10 @@
 """Decode + RandomResizedCrop + flip of planned samples into a uint8 NHWC batch, on threads.
 
-Why threads: libjpeg-turbo (through simplejpeg or fastdeit.data._jpeg_region) and the numba
-resize kernel both release the GIL, so a ThreadPoolExecutor scales over cores without the
-pickling and shared-memory plumbing of worker processes, and every sample is written straight
-into its row of the batch buffer.
+Why threads: each chunk of plan rows is one call into compiled code with the GIL released
+(fastdeit.kernels.chunk_decode: libjpeg-turbo region decode + the numba resize, looping over the
+chunk), so a ThreadPoolExecutor scales over cores without the pickling and shared-memory plumbing
+of worker processes, every sample is written straight into its row of the batch buffer, and the
+trainer's main thread keeps the GIL to itself while the threads decode.
 
 Why DCT scaling: libjpeg-turbo can decode at 1/2, 1/4 or 1/8 scale in the DCT domain, which
 skips most of the IDCT and colour conversion. It is used only when the crop, scaled, is still
@@ -12,17 +13,19 @@ antialiases) as the reference pipeline does; the difference from a full decode i
 grey levels (tested against PIL in tests/data/test_cpu_decoder.py).
 
 Why region decoding: a RandomResizedCrop covers about half the image on average, so the C
-extension fastdeit.data._jpeg_region (libjpeg-turbo's libjpeg API) decodes only the rows and
+extension fastdeit.kernels._jpeg_region (libjpeg-turbo's libjpeg API) decodes only the rows and
 columns the resize reads (`needed_region`: the crop plus the bicubic support, clamped at the image
 edges), plus one column each side, because fancy chroma upsampling treats a horizontal cut like
 an image edge and so changes the region's outermost columns (rows are exact: jpeg_skip_scanlines
 keeps the upsampler's context). The result is bit-identical to decoding the whole image with
-simplejpeg (tests/data/test_jpeg_region.py), which stays the fallback when the extension was not
-built (no compiler or no libjpeg headers at install time). Corrupt or truncated data raises
-ValueError as simplejpeg's does, except damage below the crop's last row, which is never read.
+simplejpeg (tests/kernels/test_jpeg_region.py), which stays the fallback when the extension was
+not built (no compiler or no libjpeg headers at install time). Corrupt or truncated data raises
+ValueError naming the sample, except damage below the crop's last row, which is never read.
 
-Each sample's pixels are a pure function of (stored bytes, plan row), so batches are bit-identical
-whatever the number of threads.
+`decode_crop_resize` is the per-sample reference path (and the fallback); the chunk kernel
+computes the same pixels bit for bit (tests/kernels/test_chunk_decode.py). Each sample's pixels
+are a pure function of (stored bytes, plan row), so batches are bit-identical whatever the number
+of threads or the chunk size.
 """
 
 from __future__ import annotations
@@ -37,14 +40,15 @@ import numpy as np
 import simplejpeg
 
 from fastdeit.data.plan import Plan
-from fastdeit.data.resize import needed_region, resize_crop
+from fastdeit.kernels import chunk_decode
+from fastdeit.kernels.resize import needed_region, resize_crop
 
 try:
-    from fastdeit.data import _jpeg_region
+    from fastdeit.kernels import _jpeg_region
 except ImportError:  # built by `pip install` only where a C compiler and libjpeg headers exist
     _jpeg_region = None
     warnings.warn(
-        "fastdeit.data._jpeg_region is not built (install libjpeg-dev and a C compiler, then "
+        "fastdeit.kernels._jpeg_region is not built (install libjpeg-dev and a C compiler, then "
         "reinstall fastdeit): the CPU decoder decodes whole JPEGs with simplejpeg (same pixels, slower)",
         RuntimeWarning,
         stacklevel=2,
@@ -58,12 +62,18 @@ DCT_FACTORS = (8, 4, 2)  # libjpeg-turbo's SIMD-accelerated reduced IDCTs (1/8, 
 _tls = threading.local()
 
 
-def _decode_buffer(nbytes: int) -> np.ndarray:
-    """This thread's JPEG output buffer (reused: no page faults for every image)."""
-    buf = getattr(_tls, "buf", None)
+def _thread_buffer(name: str, nbytes: int) -> np.ndarray:
+    """This thread's scratch buffer `name` of at least `nbytes` (reused: no page faults per image)."""
+    buf = getattr(_tls, name, None)
     if buf is None or buf.size < nbytes:
-        buf = _tls.buf = np.empty(max(nbytes, 1 << 20), dtype=np.uint8)
+        buf = np.empty(max(nbytes, 1 << 20), dtype=np.uint8)
+        setattr(_tls, name, buf)
     return buf
+
+
+def _decode_buffer(nbytes: int) -> np.ndarray:
+    """This thread's JPEG output buffer."""
+    return _thread_buffer("buf", nbytes)
 
 
 class SampleSource(Protocol):
@@ -74,6 +84,20 @@ class SampleSource(Protocol):
     is_jpeg: np.ndarray
 
     def image_bytes(self, i: int) -> np.ndarray: ...
+
+
+def _chunk_bytes(source: SampleSource, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(buffer, offsets, sizes) of samples `idx`: sample k is buffer[offsets[k] : offsets[k] + sizes[k]].
+
+    A memory-mapped file (BetonReader: `buffer`, `offsets`, `sizes`) is passed as it is, with no
+    Python per sample; any other source's bytes are gathered into one array for the chunk.
+    """
+    if all(hasattr(source, a) for a in ("buffer", "offsets", "sizes")):
+        return source.buffer, np.asarray(source.offsets[idx], np.int64), np.asarray(source.sizes[idx], np.int64)
+    parts = [np.asarray(source.image_bytes(int(i)), dtype=np.uint8).reshape(-1) for i in idx]
+    sizes = np.array([p.size for p in parts], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    return np.concatenate(parts) if parts else np.empty(0, np.uint8), offsets, sizes
 
 
 def dct_factor(crop_h: int, crop_w: int, out_h: int, out_w: int, height: int, width: int) -> int:
@@ -173,6 +197,39 @@ class CpuDecoder:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fastdeit-decode")
 
     def _decode_rows(self, plan: Plan, rows: range, out: np.ndarray) -> None:
+        if self.region_decode and REGION_DECODE_AVAILABLE and chunk_decode.AVAILABLE:
+            self._decode_chunk(plan, rows, out)
+        else:
+            self._decode_each(plan, rows, out)
+
+    def _decode_chunk(self, plan: Plan, rows: range, out: np.ndarray) -> None:
+        """Rows `rows` of the batch in one compiled call with the GIL released (chunk_decode)."""
+        src, a, b = self.source, rows.start, rows.stop
+        idx = plan.indices[a:b]
+        buf, offsets, sizes = _chunk_bytes(src, idx)
+        widths = np.asarray(src.widths[idx], np.int64)
+        heights = np.asarray(src.heights[idx], np.int64)
+        is_jpeg = np.asarray(src.is_jpeg[idx], np.bool_)
+        area = widths * heights
+        decode_buf = _thread_buffer("buf", int(area.max()) * 3)
+        resize_buf = _thread_buffer("resize", int((area + heights * out.shape[2]).max()) * 3)
+        message = _thread_buffer("message", chunk_decode.MESSAGE_BYTES)[: chunk_decode.MESSAGE_BYTES]
+        code, k = chunk_decode.decode_chunk(
+            buf, offsets, sizes, widths, heights, is_jpeg, plan.crop[a:b], plan.flip[a:b], out[a:b],
+            self.dct_scaling, decode_buf, resize_buf, message,
+        )
+        if code != chunk_decode.ERR_NONE:
+            i, w, h = int(idx[k]), int(widths[k]), int(heights[k])
+            if code == chunk_decode.ERR_JPEG:
+                why = chunk_decode.message_text(message)
+            elif code == chunk_decode.ERR_RAW_SIZE:
+                why = f"raw image has {int(sizes[k])} bytes, {w}x{h}x3 expected"
+            else:
+                why = f"crop {tuple(int(v) for v in plan.crop[a + k])} outside the {w}x{h} image"
+            raise ValueError(f"sample {i} (position {int(plan.positions[a + k])}): {why}")
+
+    def _decode_each(self, plan: Plan, rows: range, out: np.ndarray) -> None:
+        """Rows `rows` one sample at a time (the reference path, and simplejpeg's fallback)."""
         src = self.source
         for r in rows:
             i = int(plan.indices[r])
