@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fastdeit.bench import loader_contention
 from fastdeit.bench.machine import describe_machine
 from fastdeit.data.beton import BetonReader, BetonWriter
 from fastdeit.data.cpu_decoder import REGION_DECODE_AVAILABLE
@@ -107,6 +108,18 @@ def fastdeit_epochs(beton: Path, threads: int, region_decode: bool = True):
     cfg = PlanConfig(img_size=224, global_batch=BATCH, mix_group=64, repeated_aug=1, epoch_multiple=1)
     loader = FastLoader(reader, cfg, seed=0, threads=threads, prefetch=2, region_decode=region_decode)
     return Epochs(lambda: iter(loader))
+
+
+def thread_scaling(rows: list[dict]) -> list[dict]:
+    """fastdeit's img/s at each thread count over its img/s at 1 thread, per max_res."""
+    mine = [r for r in rows if r["loader"].startswith("fastdeit FastLoader (") and r["img_per_s"]]
+    out = []
+    for max_res in dict.fromkeys(r["max_res"] for r in mine):
+        by = {r["workers"]: r["img_per_s"] for r in mine if r["max_res"] == max_res}
+        for w, ips in sorted(by.items()):
+            if w != 1 and 1 in by:
+                out.append({"max_res": max_res, "threads": w, "img_per_s_over_1_thread": round(ips / by[1], 2)})
+    return out
 
 
 def ffcv_epochs(beton: Path, workers: int):
@@ -205,6 +218,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--decode-ab", action="store_true",
                     help="also time fastdeit decoding whole JPEGs (simplejpeg), beside region decoding")
+    ap.add_argument("--no-contention", action="store_true",
+                    help="skip the main-thread contention figures (fastdeit, 1 decode thread)")
     ap.add_argument("--json", default="benchmarks/results/loader_cpu.json")
     ap.add_argument("--note", default="", help="free text stored with the results (e.g. machine load)")
     args = ap.parse_args(argv)
@@ -213,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
     cmd = " ".join(["python", "benchmarks/bench_loader.py"] + (sys.argv[1:] if argv is None else argv))
     result = {"machine": describe_machine(), "command": cmd,
               "task": f"RandomResizedCrop 224 bicubic + flip -> uint8 batches of {BATCH}",
-              "region_decode": REGION_DECODE_AVAILABLE, "rows": []}
+              "region_decode": REGION_DECODE_AVAILABLE, "rows": [], "contention": []}
     mine = "fastdeit FastLoader (threads, " + ("region decode)" if REGION_DECODE_AVAILABLE else "full decode)")
     with tempfile.TemporaryDirectory() as tmp:
         sets = [(Path(args.data), None, "given")] if args.data else [
@@ -248,10 +263,21 @@ def main(argv: list[str] | None = None) -> dict:
                     shown = "n/a (not installed)" if ips is None else f"{ips:8.1f} img/s  {cpu:6.3f} CPU ms/img"
                     print(f"max_res {max_res!s:>5}  {w} worker(s)  {name:<52} {shown}", flush=True)
                 del loaders
+            if not args.no_contention:
+                c = {"max_res": max_res, "threads": 1,
+                     **loader_contention.measure(fastdeit_epochs(beton, 1).make_iter, BATCH, args.rounds)}
+                result["contention"].append(c)
+                print(f"max_res {max_res!s:>5}  1 thread   main-thread contention: loader img/s busy/idle main "
+                      f"{c['loader_rate_ratio']} (worst {c['loader_rate_ratio_worst']}), main-thread Python "
+                      f"speed with/without loader {c['main_speed_ratio']} (worst {c['main_speed_ratio_worst']})",
+                      flush=True)
     result["machine"]["load_avg_at_end"] = os.getloadavg()
     if args.note:
         result["note"] = args.note
     result["ratios"] = ratios(result["rows"])
+    result["thread_scaling"] = thread_scaling(result["rows"])
+    for r in result["thread_scaling"]:
+        print(f"max_res {r['max_res']!s:>5}  fastdeit {r['threads']} threads over 1: {r['img_per_s_over_1_thread']}x")
     for r in result["ratios"]:
         print(f"max_res {r['max_res']!s:>5}  {r['workers']} worker(s)  img/s vs FFCV {r['rate_vs_ffcv']}x, "
               f"vs reference full recipe {r['rate_vs_reference_full_recipe']}x;  CPU cost per image: "
