@@ -1,4 +1,4 @@
-"""Region JPEG decoding (fastdeit.data._jpeg_region) gives the whole-image decode's crops bit for bit."""
+"""Region JPEG decoding (fastdeit.kernels._jpeg_region) gives the whole-image decode's crops bit for bit."""
 
 import io
 import os
