@@ -113,21 +113,25 @@ def _decode_row(buf, off, size, width, height, is_jpeg, top, left, ch, cw, flip,
 
 
 @numba.njit(cache=True, nogil=True)
-def decode_chunk(buf, offsets, sizes, widths, heights, is_jpeg, crop, flip, out, dct_scaling,
+def decode_chunk(buf, offsets, sizes, widths, heights, is_jpeg, samples, crop, flip, out, dct_scaling,
                  decode_buf, resize_buf, message):
-    """Fill out[k] (k < len(out)) from sample k's bytes buf[offsets[k] : offsets[k] + sizes[k]].
+    """Fill out[k] (k < len(out)) from sample i = samples[k]: its bytes are
+    buf[offsets[i] : offsets[i] + sizes[i]], its stored size widths[i] x heights[i].
 
     crop[k] = (top, left, height, width) in the stored image, flip[k] mirrors the result.
-    decode_buf must hold max(ceil(h / f) * ceil(w / f)) * 3 bytes over the rows (the full-size
-    image at worst); resize_buf is the resize's scratch (grown by the kernel if short).
+    decode_buf and resize_buf are scratch (replaced by a larger one for a sample that needs more).
     Returns (0, -1) when every row is filled, else (ERR_*, the first failing row k), with
     libjpeg's message NUL-terminated in `message` for ERR_JPEG.
     """
     result = np.zeros(2, dtype=np.uint32)
     for k in range(out.shape[0]):
-        code = _decode_row(buf, offsets[k], sizes[k], widths[k], heights[k], is_jpeg[k],
-                           crop[k, 0], crop[k, 1], crop[k, 2], crop[k, 3], flip[k], out[k],
-                           dct_scaling, decode_buf, resize_buf, result, message)
+        i = samples[k]
+        h, w = heights[i], widths[i]
+        if decode_buf.size < h * w * 3:
+            decode_buf = np.empty(h * w * 3, dtype=np.uint8)
+        code = _decode_row(buf, offsets[i], sizes[i], w, h, is_jpeg[i], crop[k, 0], crop[k, 1],
+                           crop[k, 2], crop[k, 3], flip[k], out[k], dct_scaling, decode_buf,
+                           resize_buf, result, message)
         if code != ERR_NONE:
             return code, k
     return ERR_NONE, -1

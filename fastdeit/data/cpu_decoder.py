@@ -62,11 +62,11 @@ DCT_FACTORS = (8, 4, 2)  # libjpeg-turbo's SIMD-accelerated reduced IDCTs (1/8, 
 _tls = threading.local()
 
 
-def _thread_buffer(name: str, nbytes: int) -> np.ndarray:
+def _thread_buffer(name: str, nbytes: int, least: int = 1 << 20) -> np.ndarray:
     """This thread's scratch buffer `name` of at least `nbytes` (reused: no page faults per image)."""
     buf = getattr(_tls, name, None)
     if buf is None or buf.size < nbytes:
-        buf = np.empty(max(nbytes, 1 << 20), dtype=np.uint8)
+        buf = np.zeros(max(nbytes, least), dtype=np.uint8)
         setattr(_tls, name, buf)
     return buf
 
@@ -86,18 +86,36 @@ class SampleSource(Protocol):
     def image_bytes(self, i: int) -> np.ndarray: ...
 
 
-def _chunk_bytes(source: SampleSource, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(buffer, offsets, sizes) of samples `idx`: sample k is buffer[offsets[k] : offsets[k] + sizes[k]].
+class _SampleTable:
+    """Every sample's bytes and stored size as the chunk kernel reads them (chunk_decode).
 
-    A memory-mapped file (BetonReader: `buffer`, `offsets`, `sizes`) is passed as it is, with no
-    Python per sample; any other source's bytes are gathered into one array for the chunk.
+    A memory-mapped file (BetonReader: `buffer`, `offsets`, `sizes`) is used as it is: the kernel
+    reads the bytes of the chunk's samples itself, with no Python per sample. Any other source's
+    bytes are gathered for each chunk (`for_chunk`).
     """
-    if all(hasattr(source, a) for a in ("buffer", "offsets", "sizes")):
-        return source.buffer, np.asarray(source.offsets[idx], np.int64), np.asarray(source.sizes[idx], np.int64)
-    parts = [np.asarray(source.image_bytes(int(i)), dtype=np.uint8).reshape(-1) for i in idx]
-    sizes = np.array([p.size for p in parts], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    return np.concatenate(parts) if parts else np.empty(0, np.uint8), offsets, sizes
+
+    def __init__(self, source: SampleSource) -> None:
+        self.source = source
+        self.mapped = all(hasattr(source, a) for a in ("buffer", "offsets", "sizes"))
+        self.widths = np.ascontiguousarray(source.widths, dtype=np.int64)
+        self.heights = np.ascontiguousarray(source.heights, dtype=np.int64)
+        self.is_jpeg = np.ascontiguousarray(source.is_jpeg, dtype=np.bool_)
+        if self.mapped:
+            self.buffer = source.buffer
+            self.offsets = np.ascontiguousarray(source.offsets, dtype=np.int64)
+            self.sizes = np.ascontiguousarray(source.sizes, dtype=np.int64)
+        self.max_pixels = int((self.widths * self.heights).max()) if len(self.widths) else 1
+        self.max_height = int(self.heights.max()) if len(self.heights) else 1
+
+    def for_chunk(self, idx: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        """(buffer, offsets, sizes, widths, heights, is_jpeg) and the rows' sample numbers in them."""
+        if self.mapped:
+            return (self.buffer, self.offsets, self.sizes, self.widths, self.heights, self.is_jpeg), idx
+        parts = [np.asarray(self.source.image_bytes(int(i)), dtype=np.uint8).reshape(-1) for i in idx]
+        sizes = np.array([p.size for p in parts], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        table = (np.concatenate(parts), offsets, sizes, self.widths[idx], self.heights[idx], self.is_jpeg[idx])
+        return table, np.arange(len(idx), dtype=np.int64)
 
 
 def dct_factor(crop_h: int, crop_w: int, out_h: int, out_w: int, height: int, width: int) -> int:
@@ -199,6 +217,7 @@ class CpuDecoder:
         self.dct_scaling = dct_scaling
         self.region_decode = region_decode  # effective only where REGION_DECODE_AVAILABLE
         self.chunk = chunk
+        self._table = _SampleTable(source)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fastdeit-decode")
 
     def _decode_rows(self, plan: Plan, rows: range, out: np.ndarray) -> None:
@@ -209,26 +228,24 @@ class CpuDecoder:
 
     def _decode_chunk(self, plan: Plan, rows: range, out: np.ndarray) -> None:
         """Rows `rows` of the batch in one compiled call with the GIL released (chunk_decode)."""
-        src, a, b = self.source, rows.start, rows.stop
-        idx = plan.indices[a:b]
-        buf, offsets, sizes = _chunk_bytes(src, idx)
-        widths = np.asarray(src.widths[idx], np.int64)
-        heights = np.asarray(src.heights[idx], np.int64)
-        is_jpeg = np.asarray(src.is_jpeg[idx], np.bool_)
-        area = widths * heights
-        decode_buf = _thread_buffer("buf", int(area.max()) * 3)
-        resize_buf = _thread_buffer("resize", int((area + heights * out.shape[2]).max()) * 3)
-        message = _thread_buffer("message", chunk_decode.MESSAGE_BYTES)[: chunk_decode.MESSAGE_BYTES]
+        a, b = rows.start, rows.stop
+        (buf, offsets, sizes, widths, heights, is_jpeg), samples = self._table.for_chunk(plan.indices[a:b])
+        side = out.shape[2]
+        decode_buf = _thread_buffer("buf", self._table.max_pixels * 3)
+        # the resize's scratch: the region read (<= the image) plus its horizontal pass (rows x side)
+        resize_buf = _thread_buffer("resize", (self._table.max_pixels + self._table.max_height * side) * 3)
+        message = _thread_buffer("message", chunk_decode.MESSAGE_BYTES, least=0)
         code, k = chunk_decode.decode_chunk(
-            buf, offsets, sizes, widths, heights, is_jpeg, plan.crop[a:b], plan.flip[a:b], out[a:b],
-            self.dct_scaling, decode_buf, resize_buf, message,
+            buf, offsets, sizes, widths, heights, is_jpeg, samples, plan.crop[a:b], plan.flip[a:b],
+            out[a:b], self.dct_scaling, decode_buf, resize_buf, message,
         )
         if code != chunk_decode.ERR_NONE:
-            i, w, h = int(idx[k]), int(widths[k]), int(heights[k])
+            j = int(samples[k])
+            i, w, h = int(plan.indices[a + k]), int(widths[j]), int(heights[j])
             if code == chunk_decode.ERR_JPEG:
                 why = chunk_decode.message_text(message)
             elif code == chunk_decode.ERR_RAW_SIZE:
-                why = f"raw image has {int(sizes[k])} bytes, {w}x{h}x3 expected"
+                why = f"raw image has {int(sizes[j])} bytes, {w}x{h}x3 expected"
             else:
                 why = f"crop {tuple(int(v) for v in plan.crop[a + k])} outside the {w}x{h} image"
             raise ValueError(f"sample {i} (position {int(plan.positions[a + k])}): {why}")
@@ -256,8 +273,8 @@ class CpuDecoder:
     def submit(self, plan: Plan, out: np.ndarray) -> list[Future]:
         """Start filling `out` (n × S × S × 3 uint8, n = len(plan)); returns the futures."""
         n, s = len(plan), plan.img_size
-        if out.shape != (n, s, s, 3) or out.dtype != np.uint8:
-            raise ValueError(f"out must be uint8 {(n, s, s, 3)}, got {out.dtype} {out.shape}")
+        if out.shape != (n, s, s, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be C-contiguous uint8 {(n, s, s, 3)}, got {out.dtype} {out.shape}")
         step = self.chunk or max(-(-n // self.threads), 1)
         return [
             self._pool.submit(self._decode_rows, plan, range(a, min(a + step, n)), out)
