@@ -269,8 +269,10 @@ def main(argv: list[str] | None = None) -> dict:
                 result["contention"].append(c)
                 print(f"max_res {max_res!s:>5}  1 thread   main-thread contention: loader img/s busy/idle main "
                       f"{c['loader_rate_ratio']} (worst {c['loader_rate_ratio_worst']}), main-thread Python "
-                      f"speed with/without loader {c['main_speed_ratio']} (worst {c['main_speed_ratio_worst']})",
-                      flush=True)
+                      f"speed with/without loader {c['main_speed_ratio']} (worst {c['main_speed_ratio_worst']}); "
+                      f"net of CPU waits: {c['loader_rate_ratio_net_of_cpu_wait']} (worst "
+                      f"{c['loader_rate_ratio_worst_net_of_cpu_wait']}), {c['main_speed_ratio_net_of_cpu_wait']} "
+                      f"(worst {c['main_speed_ratio_worst_net_of_cpu_wait']})", flush=True)
     result["machine"]["load_avg_at_end"] = os.getloadavg()
     if args.note:
         result["note"] = args.note

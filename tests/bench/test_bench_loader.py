@@ -27,6 +27,8 @@ def test_loader_bench_reports_main_thread_contention_and_thread_scaling():
     assert c["threads"] == 1 and c["work_iterations_per_batch"] > 0
     for key in ("loader_rate_ratio", "loader_rate_ratio_worst", "main_speed_ratio", "main_speed_ratio_worst"):
         assert 0 < c[key] < 10, (key, c)
+        net = c[key + "_net_of_cpu_wait"] if "worst" not in key else c[key.replace("_worst", "_worst_net_of_cpu_wait")]
+        assert net is None or 0 < net < 10, (key, c)
     assert c["loader_rate_ratio_worst"] <= c["loader_rate_ratio"]
     (s,) = result["thread_scaling"]
     assert s["threads"] == 2 and s["img_per_s_over_1_thread"] > 0
