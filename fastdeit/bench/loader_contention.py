@@ -95,8 +95,8 @@ def loader_epoch(make_iter: Callable, work_per_batch: int) -> tuple[float, float
             worked += time.perf_counter() - w0
             main_wait += run_delay(me) - m0
     wall = time.perf_counter() - t0
-    # several decode threads wait in parallel: their mean wait stands for the loader's
-    decode_wait = (run_delay(decoders) - d0) / max(len(decoders), 1)
+    # with 1 decode thread (idle ones of other loaders add nothing), its wait is the loader's
+    decode_wait = run_delay(decoders) - d0
     main = (work_per_batch * batches / worked) if worked else float("nan")
     main_net = (work_per_batch * batches / (worked - main_wait)) if worked else float("nan")
     return images / wall, main, images / (wall - decode_wait), main_net

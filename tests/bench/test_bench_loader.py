@@ -32,3 +32,6 @@ def test_loader_bench_reports_main_thread_contention_and_thread_scaling():
     assert c["loader_rate_ratio_worst"] <= c["loader_rate_ratio"]
     (s,) = result["thread_scaling"]
     assert s["threads"] == 2 and s["img_per_s_over_1_thread"] > 0
+    assert s["img_per_s_over_1_thread_net_of_cpu_wait"] is None or s["img_per_s_over_1_thread_net_of_cpu_wait"] > 0
+    mine = [r for r in result["rows"] if r["loader"].startswith("fastdeit")]
+    assert all(r["img_per_s_net_of_cpu_wait"] >= r["img_per_s"] * 0.99 for r in mine)
