@@ -29,6 +29,7 @@ from collections.abc import Callable
 import numpy as np
 
 WORK_FRACTION = 0.7  # the main thread's Python work per batch, as a share of the loader's time per batch
+MIN_IMAGES = 2048  # per measurement: whole epochs until at least this many images (short epochs are noisy)
 
 
 class _Launch:
@@ -79,21 +80,24 @@ def main_alone(iterations: int) -> tuple[float, float]:
     return iterations / wall, iterations / (wall - (run_delay(me) - d0))
 
 
-def loader_epoch(make_iter: Callable, work_per_batch: int) -> tuple[float, float, float, float]:
-    """Over one epoch: img/s, the main thread's iterations/s while working, and both net of the
-    time the decode threads (for img/s) or the main thread (for iterations/s) waited for a CPU."""
+def loader_epoch(make_iter: Callable, work_per_batch: int, min_images: int = MIN_IMAGES
+                 ) -> tuple[float, float, float, float]:
+    """Over whole epochs (at least `min_images` images): img/s, the main thread's iterations/s
+    while working, and both net of the time the decode threads (for img/s) or the main thread
+    (for iterations/s) waited for a CPU."""
     me = [threading.get_native_id()]
     images, batches, worked, main_wait = 0, 0, 0.0, 0.0
     decoders = decode_threads()
     d0, t0 = run_delay(decoders), time.perf_counter()
-    for batch in make_iter():
-        images += len(batch.images)
-        batches += 1
-        if work_per_batch:
-            m0, w0 = run_delay(me), time.perf_counter()
-            python_work(work_per_batch)
-            worked += time.perf_counter() - w0
-            main_wait += run_delay(me) - m0
+    while images < max(min_images, 1):
+        for batch in make_iter():
+            images += len(batch.images)
+            batches += 1
+            if work_per_batch:
+                m0, w0 = run_delay(me), time.perf_counter()
+                python_work(work_per_batch)
+                worked += time.perf_counter() - w0
+                main_wait += run_delay(me) - m0
     wall = time.perf_counter() - t0
     # with 1 decode thread (idle ones of other loaders add nothing), its wait is the loader's
     decode_wait = run_delay(decoders) - d0
@@ -104,7 +108,7 @@ def loader_epoch(make_iter: Callable, work_per_batch: int) -> tuple[float, float
 
 def measure(make_iter: Callable, batch: int, rounds: int) -> dict:
     """The contention figures for the loader whose epochs `make_iter()` yields (batches of `batch`)."""
-    loader_epoch(make_iter, 0)  # warm-up: compilation, page cache
+    loader_epoch(make_iter, 0, min_images=1)  # warm-up: compilation, page cache
     speed = main_alone(200_000)[1]
     rate = loader_epoch(make_iter, 0)[2]
     work = int(WORK_FRACTION * batch / rate * speed)
