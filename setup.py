@@ -1,6 +1,6 @@
 """Declares the packages (fastdeit; the top-level kernels/ folder as fastdeit.kernels; the presets of
 configs/ as package data of fastdeit.configs, so that an installed wheel has them) and
-builds the optional C extension fastdeit.data._jpeg_region (region JPEG decoding with the
+builds the optional C extension fastdeit.kernels._jpeg_region (region JPEG decoding with the
 system's libjpeg-turbo, e.g. apt's libjpeg-dev); everything else is in pyproject.toml.
 
 optional=True: without a compiler or the libjpeg headers the install still succeeds and the CPU
@@ -20,8 +20,8 @@ setup(
     package_data={PRESET_PACKAGE: ["*.toml"]},
     ext_modules=[
         Extension(
-            "fastdeit.data._jpeg_region",
-            sources=["fastdeit/data/_jpeg_region.c"],
+            "fastdeit.kernels._jpeg_region",
+            sources=["kernels/_jpeg_region.c"],
             libraries=["jpeg"],
             extra_compile_args=["-O2"],
             optional=True,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs into .venv (system libraries for the FFCV interop tests;
-# libjpeg-dev + gcc to build the fastdeit.data._jpeg_region extension; the package with all
+# libjpeg-dev + gcc to build the fastdeit.kernels._jpeg_region extension; the package with all
 # extras) and run it. Used by CI (.ci/run) exactly as README shows.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fastdeit.bench import loader_contention
 from fastdeit.bench.machine import describe_machine
 from fastdeit.data.beton import BetonReader, BetonWriter
 from fastdeit.data.cpu_decoder import REGION_DECODE_AVAILABLE
@@ -62,9 +63,10 @@ def make_data(root: Path, n: int, max_res: int) -> tuple[Path, Path]:
 class Epochs:
     """A loader's epochs, with the worker processes whose CPU time counts (DataLoader)."""
 
-    def __init__(self, make_iter, loader=None) -> None:
+    def __init__(self, make_iter, loader=None, decode_threads=None) -> None:
         self.make_iter = make_iter
         self.loader = loader
+        self.decode_threads = decode_threads  # fastdeit: its decode threads' native ids
 
     def worker_pids(self) -> list[int]:
         it = getattr(self.loader, "_iterator", None)  # persistent DataLoader workers
@@ -95,28 +97,52 @@ def _children_cpu(pids: list[int]) -> float:
     return total
 
 
-def epoch_rate(epochs: Epochs) -> tuple[float, float]:
-    """(images/s, CPU ms per image) of one whole epoch.
+def epoch_rate(epochs: Epochs) -> tuple[float, float, float]:
+    """(images/s, CPU ms per image, images/s net of CPU waits) of one whole epoch.
 
     CPU time is this process's (all threads: fastdeit's decode threads, FFCV's workers) plus the
     DataLoader worker processes' (needs psutil): the cost per image, which a busy shared machine
-    distorts far less than the wall-clock rate.
+    distorts far less than the wall-clock rate. The net rate (fastdeit only, else nan) takes the
+    decode threads' mean wait for a CPU (schedstat run delay) off the wall clock: the rate with a
+    core per thread, which a shared machine (other users, autogroup scheduling) does not give.
     """
     done = 0
     pids = epochs.worker_pids()
+    tids = epochs.decode_threads() if epochs.decode_threads else []
+    d0 = loader_contention.run_delay(tids)
     c0, k0, t0 = time.process_time(), _children_cpu(pids), time.perf_counter()
     for batch in epochs.make_iter():
         done += len(batch[0]) if isinstance(batch, (list, tuple)) else len(batch.images)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - c0 + (_children_cpu(pids) - k0)
-    return done / wall, cpu / done * 1e3
+    wait = (loader_contention.run_delay(tids) - d0) / len(tids) if tids else float("nan")
+    return done / wall, cpu / done * 1e3, done / (wall - wait)
 
 
 def fastdeit_epochs(beton: Path, threads: int, region_decode: bool = True):
     reader = BetonReader(beton)
     cfg = PlanConfig(img_size=224, global_batch=BATCH, mix_group=64, repeated_aug=1, epoch_multiple=1)
     loader = FastLoader(reader, cfg, seed=0, threads=threads, prefetch=2, region_decode=region_decode)
-    return Epochs(lambda: iter(loader), loader)
+    pool = loader.decoder._pool  # its threads start with the first batch
+    return Epochs(lambda: iter(loader), loader, decode_threads=lambda: [t.native_id for t in pool._threads])
+
+
+def thread_scaling(rows: list[dict]) -> list[dict]:
+    """fastdeit's img/s at each thread count over its img/s at 1 thread, per max_res (wall clock,
+    and net of the decode threads' waits for a CPU)."""
+    mine = [r for r in rows if r["loader"].startswith("fastdeit FastLoader (") and r["img_per_s"]]
+    out = []
+    for max_res in dict.fromkeys(r["max_res"] for r in mine):
+        by = {r["workers"]: r for r in mine if r["max_res"] == max_res}
+        for w, r in sorted(by.items()):
+            if w != 1 and 1 in by:
+                one = by[1]
+                net = r.get("img_per_s_net_of_cpu_wait"), one.get("img_per_s_net_of_cpu_wait")
+                out.append({"max_res": max_res, "threads": w,
+                            "img_per_s_over_1_thread": round(r["img_per_s"] / one["img_per_s"], 2),
+                            "img_per_s_over_1_thread_net_of_cpu_wait":
+                                round(net[0] / net[1], 2) if net[0] and net[1] else None})
+    return out
 
 
 def ffcv_epochs(beton: Path, workers: int):
@@ -215,6 +241,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--decode-ab", action="store_true",
                     help="also time fastdeit decoding whole JPEGs (simplejpeg), beside region decoding")
+    ap.add_argument("--no-contention", action="store_true",
+                    help="skip the main-thread contention figures (fastdeit, 1 decode thread)")
     ap.add_argument("--json", default="benchmarks/results/loader_cpu.json")
     ap.add_argument("--note", default="", help="free text stored with the results (e.g. machine load)")
     args = ap.parse_args(argv)
@@ -223,7 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
     cmd = " ".join(["python", "benchmarks/bench_loader.py"] + (sys.argv[1:] if argv is None else argv))
     result = {"machine": describe_machine(), "command": cmd,
               "task": f"RandomResizedCrop 224 bicubic + flip -> uint8 batches of {BATCH}",
-              "region_decode": REGION_DECODE_AVAILABLE, "rows": []}
+              "region_decode": REGION_DECODE_AVAILABLE, "rows": [], "contention": []}
     mine = "fastdeit FastLoader (threads, " + ("region decode)" if REGION_DECODE_AVAILABLE else "full decode)")
     with tempfile.TemporaryDirectory() as tmp:
         sets = [(Path(args.data), None, "given")] if args.data else [
@@ -239,7 +267,7 @@ def main(argv: list[str] | None = None) -> dict:
                     loaders["reference DataLoader RRC+flip (workers)"] = reference_epochs(folder, w, False)
                     loaders["reference DataLoader deit full CPU recipe (workers)"] = \
                         reference_epochs(folder, w, True)
-                rates: dict[str, list[tuple[float, float]]] = {k: [] for k, v in loaders.items() if v is not None}
+                rates: dict[str, list[tuple[float, float, float]]] = {k: [] for k, v in loaders.items() if v is not None}
                 for name in rates:  # warm-up: numba compilation, worker start, page cache
                     epoch_rate(loaders[name])
                 for _ in range(args.rounds):  # interleaved, so load changes hit all alike
@@ -249,8 +277,10 @@ def main(argv: list[str] | None = None) -> dict:
                     r = rates.get(name)
                     ips = None if r is None else float(np.median([x[0] for x in r]))
                     cpu = None if r is None else float(np.median([x[1] for x in r]))
+                    net = None if r is None else float(np.median([x[2] for x in r]))
                     row = {"loader": name, "max_res": max_res, "workers": w,
                            "img_per_s": None if ips is None else round(ips, 1),
+                           "img_per_s_net_of_cpu_wait": None if net is None or net != net else round(net, 1),
                            "cpu_ms_per_img": None if cpu is None or cpu != cpu else round(cpu, 3),
                            "rounds_img_per_s": None if r is None else [round(x[0], 1) for x in r],
                            "rounds_cpu_ms_per_img": None if r is None else [round(x[1], 3) for x in r]}
@@ -262,10 +292,24 @@ def main(argv: list[str] | None = None) -> dict:
                         epochs.close()
                 del loaders
                 gc.collect()  # the loaders' threads and mappings go now, while the interpreter is whole
+            if not args.no_contention:
+                c = {"max_res": max_res, "threads": 1,
+                     **loader_contention.measure(fastdeit_epochs(beton, 1).make_iter, BATCH, args.rounds)}
+                result["contention"].append(c)
+                print(f"max_res {max_res!s:>5}  1 thread   main-thread contention: loader img/s busy/idle main "
+                      f"{c['loader_rate_ratio']} (worst {c['loader_rate_ratio_worst']}), main-thread Python "
+                      f"speed with/without loader {c['main_speed_ratio']} (worst {c['main_speed_ratio_worst']}); "
+                      f"net of CPU waits: {c['loader_rate_ratio_net_of_cpu_wait']} (worst "
+                      f"{c['loader_rate_ratio_worst_net_of_cpu_wait']}), {c['main_speed_ratio_net_of_cpu_wait']} "
+                      f"(worst {c['main_speed_ratio_worst_net_of_cpu_wait']})", flush=True)
     result["machine"]["load_avg_at_end"] = os.getloadavg()
     if args.note:
         result["note"] = args.note
     result["ratios"] = ratios(result["rows"])
+    result["thread_scaling"] = thread_scaling(result["rows"])
+    for r in result["thread_scaling"]:
+        print(f"max_res {r['max_res']!s:>5}  fastdeit {r['threads']} threads over 1: {r['img_per_s_over_1_thread']}x "
+              f"(net of CPU waits {r['img_per_s_over_1_thread_net_of_cpu_wait']}x)")
     for r in result["ratios"]:
         print(f"max_res {r['max_res']!s:>5}  {r['workers']} worker(s)  img/s vs FFCV {r['rate_vs_ffcv']}x, "
               f"vs reference full recipe {r['rate_vs_reference_full_recipe']}x;  CPU cost per image: "

@@ -1,9 +1,10 @@
 """Decode + RandomResizedCrop + flip of planned samples into a uint8 NHWC batch, on threads.
 
-Why threads: libjpeg-turbo (through simplejpeg or fastdeit.data._jpeg_region) and the numba
-resize kernel both release the GIL, so a ThreadPoolExecutor scales over cores without the
-pickling and shared-memory plumbing of worker processes, and every sample is written straight
-into its row of the batch buffer.
+Why threads: each chunk of plan rows is one call into compiled code with the GIL released
+(fastdeit.kernels.chunk_decode: libjpeg-turbo region decode + the numba resize, looping over the
+chunk), so a ThreadPoolExecutor scales over cores without the pickling and shared-memory plumbing
+of worker processes, every sample is written straight into its row of the batch buffer, and the
+trainer's main thread keeps the GIL to itself while the threads decode.
 
 Why DCT scaling: libjpeg-turbo can decode at 1/2, 1/4 or 1/8 scale in the DCT domain, which
 skips most of the IDCT and colour conversion. It is used only when the crop, scaled, is still
@@ -12,17 +13,19 @@ antialiases) as the reference pipeline does; the difference from a full decode i
 grey levels (tested against PIL in tests/data/test_cpu_decoder.py).
 
 Why region decoding: a RandomResizedCrop covers about half the image on average, so the C
-extension fastdeit.data._jpeg_region (libjpeg-turbo's libjpeg API) decodes only the rows and
+extension fastdeit.kernels._jpeg_region (libjpeg-turbo's libjpeg API) decodes only the rows and
 columns the resize reads (`needed_region`: the crop plus the bicubic support, clamped at the image
 edges), plus one column each side, because fancy chroma upsampling treats a horizontal cut like
 an image edge and so changes the region's outermost columns (rows are exact: jpeg_skip_scanlines
 keeps the upsampler's context). The result is bit-identical to decoding the whole image with
-simplejpeg (tests/data/test_jpeg_region.py), which stays the fallback when the extension was not
-built (no compiler or no libjpeg headers at install time). Corrupt or truncated data raises
-ValueError as simplejpeg's does, except damage below the crop's last row, which is never read.
+simplejpeg (tests/kernels/test_jpeg_region.py), which stays the fallback when the extension was
+not built (no compiler or no libjpeg headers at install time). Corrupt or truncated data raises
+ValueError naming the sample, except damage below the crop's last row, which is never read.
 
-Each sample's pixels are a pure function of (stored bytes, plan row), so batches are bit-identical
-whatever the number of threads.
+`decode_crop_resize` is the per-sample reference path (and the fallback); the chunk kernel
+computes the same pixels bit for bit (tests/kernels/test_chunk_decode.py). Each sample's pixels
+are a pure function of (stored bytes, plan row), so batches are bit-identical whatever the number
+of threads or the chunk size.
 """
 
 from __future__ import annotations
@@ -37,14 +40,15 @@ import numpy as np
 import simplejpeg
 
 from fastdeit.data.plan import Plan
-from fastdeit.data.resize import needed_region, resize_crop
+from fastdeit.kernels import chunk_decode
+from fastdeit.kernels.resize import needed_region, resize_crop
 
 try:
-    from fastdeit.data import _jpeg_region
+    from fastdeit.kernels import _jpeg_region
 except ImportError:  # built by `pip install` only where a C compiler and libjpeg headers exist
     _jpeg_region = None
     warnings.warn(
-        "fastdeit.data._jpeg_region is not built (install libjpeg-dev and a C compiler, then "
+        "fastdeit.kernels._jpeg_region is not built (install libjpeg-dev and a C compiler, then "
         "reinstall fastdeit): the CPU decoder decodes whole JPEGs with simplejpeg (same pixels, slower)",
         RuntimeWarning,
         stacklevel=2,
@@ -58,12 +62,18 @@ DCT_FACTORS = (8, 4, 2)  # libjpeg-turbo's SIMD-accelerated reduced IDCTs (1/8, 
 _tls = threading.local()
 
 
-def _decode_buffer(nbytes: int) -> np.ndarray:
-    """This thread's JPEG output buffer (reused: no page faults for every image)."""
-    buf = getattr(_tls, "buf", None)
+def _thread_buffer(name: str, nbytes: int, least: int = 1 << 20) -> np.ndarray:
+    """This thread's scratch buffer `name` of at least `nbytes` (reused: no page faults per image)."""
+    buf = getattr(_tls, name, None)
     if buf is None or buf.size < nbytes:
-        buf = _tls.buf = np.empty(max(nbytes, 1 << 20), dtype=np.uint8)
+        buf = np.zeros(max(nbytes, least), dtype=np.uint8)
+        setattr(_tls, name, buf)
     return buf
+
+
+def _decode_buffer(nbytes: int) -> np.ndarray:
+    """This thread's JPEG output buffer."""
+    return _thread_buffer("buf", nbytes)
 
 
 class SampleSource(Protocol):
@@ -74,6 +84,38 @@ class SampleSource(Protocol):
     is_jpeg: np.ndarray
 
     def image_bytes(self, i: int) -> np.ndarray: ...
+
+
+class _SampleTable:
+    """Every sample's bytes and stored size as the chunk kernel reads them (chunk_decode).
+
+    A memory-mapped file (BetonReader: `buffer`, `offsets`, `sizes`) is used as it is: the kernel
+    reads the bytes of the chunk's samples itself, with no Python per sample. Any other source's
+    bytes are gathered for each chunk (`for_chunk`).
+    """
+
+    def __init__(self, source: SampleSource) -> None:
+        self.source = source
+        self.mapped = all(hasattr(source, a) for a in ("buffer", "offsets", "sizes"))
+        self.widths = np.ascontiguousarray(source.widths, dtype=np.int64)
+        self.heights = np.ascontiguousarray(source.heights, dtype=np.int64)
+        self.is_jpeg = np.ascontiguousarray(source.is_jpeg, dtype=np.bool_)
+        if self.mapped:
+            self.buffer = source.buffer
+            self.offsets = np.ascontiguousarray(source.offsets, dtype=np.int64)
+            self.sizes = np.ascontiguousarray(source.sizes, dtype=np.int64)
+        self.max_pixels = int((self.widths * self.heights).max()) if len(self.widths) else 1
+        self.max_height = int(self.heights.max()) if len(self.heights) else 1
+
+    def for_chunk(self, idx: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        """(buffer, offsets, sizes, widths, heights, is_jpeg) and the rows' sample numbers in them."""
+        if self.mapped:
+            return (self.buffer, self.offsets, self.sizes, self.widths, self.heights, self.is_jpeg), idx
+        parts = [np.asarray(self.source.image_bytes(int(i)), dtype=np.uint8).reshape(-1) for i in idx]
+        sizes = np.array([p.size for p in parts], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        table = (np.concatenate(parts), offsets, sizes, self.widths[idx], self.heights[idx], self.is_jpeg[idx])
+        return table, np.arange(len(idx), dtype=np.int64)
 
 
 def dct_factor(crop_h: int, crop_w: int, out_h: int, out_w: int, height: int, width: int) -> int:
@@ -165,28 +207,65 @@ def undecodable_sample_message(source, index: int, position: int | None, err: Ba
 
 
 class CpuDecoder:
-    """A pool of threads that fills batch buffers from plans; see `submit` and `decode`."""
+    """A pool of threads that fills batch buffers from plans; see `submit` and `decode`.
+
+    chunk: plan rows per call into the chunk kernel; None (default) splits each batch into one
+    chunk per thread, the fewest GIL hand-overs (each costs up to a switch interval while the
+    trainer's main thread runs Python). The pixels do not depend on it.
+    """
 
     def __init__(
         self,
         source: SampleSource,
         threads: int = 2,
         dct_scaling: bool = True,
-        chunk: int = 8,
+        chunk: int | None = None,
         region_decode: bool = True,
     ) -> None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
-        if chunk < 1:
+        if chunk is not None and chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {chunk}")
         self.source = source
         self.threads = threads
         self.dct_scaling = dct_scaling
         self.region_decode = region_decode  # effective only where REGION_DECODE_AVAILABLE
         self.chunk = chunk
+        self._table = _SampleTable(source)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fastdeit-decode")
 
     def _decode_rows(self, plan: Plan, rows: range, out: np.ndarray) -> None:
+        if self.region_decode and REGION_DECODE_AVAILABLE and chunk_decode.AVAILABLE:
+            self._decode_chunk(plan, rows, out)
+        else:
+            self._decode_each(plan, rows, out)
+
+    def _decode_chunk(self, plan: Plan, rows: range, out: np.ndarray) -> None:
+        """Rows `rows` of the batch in one compiled call with the GIL released (chunk_decode)."""
+        a, b = rows.start, rows.stop
+        (buf, offsets, sizes, widths, heights, is_jpeg), samples = self._table.for_chunk(plan.indices[a:b])
+        side = out.shape[2]
+        decode_buf = _thread_buffer("buf", self._table.max_pixels * 3)
+        # the resize's scratch: the region read (<= the image) plus its horizontal pass (rows x side)
+        resize_buf = _thread_buffer("resize", (self._table.max_pixels + self._table.max_height * side) * 3)
+        message = _thread_buffer("message", chunk_decode.MESSAGE_BYTES, least=0)
+        code, k = chunk_decode.decode_chunk(
+            buf, offsets, sizes, widths, heights, is_jpeg, samples, plan.crop[a:b], plan.flip[a:b],
+            out[a:b], self.dct_scaling, decode_buf, resize_buf, message,
+        )
+        if code != chunk_decode.ERR_NONE:
+            j = int(samples[k])
+            i, w, h = int(plan.indices[a + k]), int(widths[j]), int(heights[j])
+            if code == chunk_decode.ERR_JPEG:
+                why = chunk_decode.message_text(message)
+            elif code == chunk_decode.ERR_RAW_SIZE:
+                why = f"raw image has {int(sizes[j])} bytes, {w}x{h}x3 expected"
+            else:
+                why = f"crop {tuple(int(v) for v in plan.crop[a + k])} outside the {w}x{h} image"
+            raise ValueError(f"sample {i} (position {int(plan.positions[a + k])}): {why}")
+
+    def _decode_each(self, plan: Plan, rows: range, out: np.ndarray) -> None:
+        """Rows `rows` one sample at a time (the reference path, and simplejpeg's fallback)."""
         src = self.source
         for r in rows:
             i = int(plan.indices[r])
@@ -208,11 +287,12 @@ class CpuDecoder:
     def submit(self, plan: Plan, out: np.ndarray) -> list[Future]:
         """Start filling `out` (n × S × S × 3 uint8, n = len(plan)); returns the futures."""
         n, s = len(plan), plan.img_size
-        if out.shape != (n, s, s, 3) or out.dtype != np.uint8:
-            raise ValueError(f"out must be uint8 {(n, s, s, 3)}, got {out.dtype} {out.shape}")
+        if out.shape != (n, s, s, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be C-contiguous uint8 {(n, s, s, 3)}, got {out.dtype} {out.shape}")
+        step = self.chunk or max(-(-n // self.threads), 1)
         return [
-            self._pool.submit(self._decode_rows, plan, range(a, min(a + self.chunk, n)), out)
-            for a in range(0, n, self.chunk)
+            self._pool.submit(self._decode_rows, plan, range(a, min(a + step, n)), out)
+            for a in range(0, n, step)
         ]
 
     def decode(self, plan: Plan, out: np.ndarray | None = None) -> np.ndarray:

@@ -16,3 +16,22 @@ def test_decode_ab_times_fastdeit_with_region_and_whole_image_decoding():
     for name in ("fastdeit FastLoader (threads, region decode)", "fastdeit FastLoader full decode (threads)"):
         assert rows[name]["img_per_s"] > 0
     assert result["ratios"][0]["rate_vs_ffcv"] is None or result["ratios"][0]["rate_vs_ffcv"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REGION_DECODE_AVAILABLE, reason="_jpeg_region not built")
+def test_loader_bench_reports_main_thread_contention_and_thread_scaling():
+    result = main(["--images", "128", "--max-res", "64", "--workers", "1", "2", "--rounds", "1",
+                   "--no-reference", "--json", ""])
+    (c,) = result["contention"]
+    assert c["threads"] == 1 and c["work_iterations_per_batch"] > 0
+    for key in ("loader_rate_ratio", "loader_rate_ratio_worst", "main_speed_ratio", "main_speed_ratio_worst"):
+        assert 0 < c[key] < 10, (key, c)
+        net = c[key + "_net_of_cpu_wait"] if "worst" not in key else c[key.replace("_worst", "_worst_net_of_cpu_wait")]
+        assert net is None or 0 < net < 10, (key, c)
+    assert c["loader_rate_ratio_worst"] <= c["loader_rate_ratio"]
+    (s,) = result["thread_scaling"]
+    assert s["threads"] == 2 and s["img_per_s_over_1_thread"] > 0
+    assert s["img_per_s_over_1_thread_net_of_cpu_wait"] is None or s["img_per_s_over_1_thread_net_of_cpu_wait"] > 0
+    mine = [r for r in result["rows"] if r["loader"].startswith("fastdeit")]
+    assert all(r["img_per_s_net_of_cpu_wait"] >= r["img_per_s"] * 0.99 for r in mine)

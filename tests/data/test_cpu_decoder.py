@@ -10,8 +10,8 @@ from fastdeit.data import philox
 from fastdeit.data.beton import BetonReader, BetonWriter
 from fastdeit.data.cpu_decoder import CpuDecoder, dct_factor, decode_crop_resize
 from fastdeit.data.plan import PlanConfig, make_plan, rrc_boxes
-from fastdeit.data.resize import resize_crop
 from fastdeit.data.sample_images import photo_crops
+from fastdeit.kernels.resize import resize_crop
 
 
 def pil_reference(rgb, crop, flip, size):

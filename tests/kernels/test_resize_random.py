@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fastdeit.data.resize import needed_region, resize_crop
 from fastdeit.data.sample_images import photo_crops
+from fastdeit.kernels.resize import needed_region, resize_crop
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,10 @@
  * RGB output.  Errors longjmp back here (libjpeg's default error_exit would exit() the process)
  * and warnings (e.g. premature end of data) are errors too, as simplejpeg's strict mode makes them.
  * The GIL is released while libjpeg runs, so threads decode in parallel.
+ *
+ * Two entry points: `decode` (Python, one region per call) and the plain C function whose
+ * address is the module's DECODE_REGION_ADDRESS, which fastdeit.kernels.chunk_decode's numba
+ * code calls directly for every sample of a chunk, without the GIL and without Python.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -143,6 +147,52 @@ static int decode_region(region_job *job)
     return 0;
 }
 
+/* The chunk decoder's entry point (a plain C ABI: numba calls it through its address).
+ * result[0], result[1] = the decoded columns' start and count.  Returns 0, or -1 with a
+ * NUL-terminated message in `message` (at most message_size bytes). */
+static int fastdeit_decode_region(const unsigned char *data, size_t size, int scale_denom,
+                                  unsigned int expect_h, unsigned int expect_w, unsigned int y0,
+                                  unsigned int y1, unsigned int x0, unsigned int x1,
+                                  unsigned char *out, size_t out_size, unsigned int *result,
+                                  char *message, size_t message_size)
+{
+    region_job job;
+    int rc;
+
+    memset(&job, 0, sizeof(job));
+    if (scale_denom != 1 && scale_denom != 2 && scale_denom != 4 && scale_denom != 8) {
+        snprintf(job.message, sizeof(job.message), "scale_denom must be 1, 2, 4 or 8, got %d",
+                 scale_denom);
+        rc = -1;
+    } else if (!(y0 < y1 && y1 <= expect_h && x0 < x1 && x1 <= expect_w)) {
+        snprintf(job.message, sizeof(job.message),
+                 "region rows %u:%u, columns %u:%u outside the %ux%u image", y0, y1, x0, x1,
+                 expect_w, expect_h);
+        rc = -1;
+    } else {
+        job.data = data;
+        job.size = size;
+        job.scale_denom = scale_denom;
+        job.expect_h = expect_h;
+        job.expect_w = expect_w;
+        job.y0 = y0;
+        job.y1 = y1;
+        job.x0 = x0;
+        job.x1 = x1;
+        job.out = out;
+        job.out_size = out_size;
+        rc = decode_region(&job);
+    }
+    if (rc != 0) {
+        if (message_size > 0)
+            snprintf(message, message_size, "%s", job.message);
+        return -1;
+    }
+    result[0] = job.x_offset;
+    result[1] = job.width;
+    return 0;
+}
+
 PyDoc_STRVAR(decode_doc,
 "decode(data, out, scale_denom, expect_h, expect_w, y0, y1, x0, x1) -> (x_offset, width)\n\n"
 "Decode rows y0:y1 and at least columns x0:x1 of the JPEG `data` scaled by 1/scale_denom\n"
@@ -207,19 +257,25 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_jpeg_region",
-    "Region (crop) JPEG decoding with libjpeg-turbo; see fastdeit.data.cpu_decoder.", -1, methods,
+    "Region (crop) JPEG decoding with libjpeg-turbo; see fastdeit.kernels.chunk_decode.", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__jpeg_region(void)
 {
     PyObject *m = PyModule_Create(&module);
-    if (m != NULL)
-        PyModule_AddIntConstant(m, "LIBJPEG_TURBO_VERSION_NUMBER",
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObject(m, "DECODE_REGION_ADDRESS",
+                           PyLong_FromVoidPtr((void *)&fastdeit_decode_region)) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyModule_AddIntConstant(m, "LIBJPEG_TURBO_VERSION_NUMBER",
 #ifdef LIBJPEG_TURBO_VERSION_NUMBER
                                 LIBJPEG_TURBO_VERSION_NUMBER
 #else
                                 0
 #endif
-        );
+    );
     return m;
 }

@@ -1,4 +1,4 @@
-"""Region JPEG decoding (fastdeit.data._jpeg_region) gives the whole-image decode's crops bit for bit."""
+"""Region JPEG decoding (fastdeit.kernels._jpeg_region) gives the whole-image decode's crops bit for bit."""
 
 import io
 import os
@@ -12,7 +12,7 @@ from PIL import Image
 from fastdeit.data import cpu_decoder, philox
 from fastdeit.data.cpu_decoder import REGION_DECODE_AVAILABLE, dct_factor, decode_crop_resize
 from fastdeit.data.plan import rrc_boxes
-from fastdeit.data.resize import needed_region, resize_crop
+from fastdeit.kernels.resize import needed_region, resize_crop
 
 needs_ext = pytest.mark.skipif(not REGION_DECODE_AVAILABLE, reason="_jpeg_region not built")
 
@@ -90,7 +90,7 @@ def test_tiny_images_and_one_pixel_crops(photos):
 def test_region_pixels_equal_full_decode_away_from_the_cut_columns(photos):
     """Why the decoder adds a column each side: rows are exact, and of the columns only the two at
     a horizontal cut (not an image edge) may differ, where fancy upsampling sees the cut."""
-    from fastdeit.data import _jpeg_region
+    from fastdeit.kernels import _jpeg_region
 
     rng = np.random.default_rng(1)
     for trial in range(60):
@@ -113,7 +113,7 @@ def test_region_pixels_equal_full_decode_away_from_the_cut_columns(photos):
 
 @needs_ext
 def test_corrupt_truncated_or_mismatched_jpegs_raise_value_error(photos):
-    from fastdeit.data import _jpeg_region
+    from fastdeit.kernels import _jpeg_region
 
     data = encode(np.ascontiguousarray(photos[0][:200, :300]), 2, False, False)
     out = np.empty((32, 32, 3), np.uint8)
