@@ -5,9 +5,14 @@ given the *same* draws, they compute the same thing on real data: for each sampl
 batch, the plan's crop box and flip go through torchvision/PIL (timm's
 RandomResizedCropAndInterpolation does `F.resized_crop` with them), its RandAugment ops through
 timm's PIL op functions with the same arguments, then ToTensor + Normalize, the plan's erasing box
-and timm's mixing formula. Each stage is compared with the loader + DeviceAugment output; stages
-after the first start from the reference's own previous stage, so the differences compose as
-they do in training.
+(filled with the fast path's noise values: the noise generator is not deit's, only its
+distribution is) and timm's mixing formulas and `mixup_target` with the plan's lambda and box.
+Each stage is compared with the loader + DeviceAugment output; each reference stage starts from
+the reference's own previous stage, so differences compose as they do in training.
+
+Per stage: the share of values that differ, the largest difference, and the distance of the two
+pixel histograms (fidelity_stats.PixelStats); for the targets, the mean entropy of each side.
+`tests/bench/test_fidelity.py` runs it on a few hundred digits views as the CI regression test.
 """
 
 from __future__ import annotations
@@ -71,7 +76,9 @@ def replay(data: DataConfig, aug: AugmentConfig, path: str | Path, *, seed: int,
     pil_interp = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}[aug.interpolation]
     fill = fill_from_mean(IMAGENET_DEFAULT_MEAN)
     device_aug = DeviceAugment(aug, int(reader.num_classes), out_dtype=torch.float32)
-    counts = {k: [0, 0, 0.0] for k in ("crop", "rand_augment", "normalize")}  # differing, total, max
+    counts = {k: [0, 0, 0.0] for k in STAGES}  # differing, total, max
+    hists = {k: (_pixel_stats(k), _pixel_stats(k)) for k in STAGES}  # (view plan, reference)
+    entropy: tuple[list[float], list[float]] = ([], [])
     per_op: dict[str, list[int]] = {}
     source = plan_loader(loader, reader, data, aug, seed)
     try:
@@ -113,14 +120,97 @@ def replay(data: DataConfig, aug: AugmentConfig, path: str | Path, *, seed: int,
             ref_ra_t = torch.from_numpy(np.stack(ref_ra)).permute(0, 3, 1, 2)
             ref_norm = torch.stack([F.normalize(F.to_tensor(Image.fromarray(a)), IMAGENET_DEFAULT_MEAN,
                                                 IMAGENET_DEFAULT_STD) for a in ref_ra])
-            _count(counts["crop"], fast_crop, ref_crop_t, 0)
-            _count(counts["rand_augment"], fast_ra, ref_ra_t, 0)
-            _count(counts["normalize"], fast_norm, ref_norm, 1e-5)
+            fast_erased, fast_mixed, fast_targets = _fast_erase_mix(device_aug, aug, fast_norm, batch.labels, params)
+            ref_erased = _reference_erase(ref_norm, plan, fast_erased)
+            ref_mixed, ref_targets = _reference_mix(ref_erased, batch.labels, plan, aug, device_aug)
+            pairs = {"crop": (fast_crop, ref_crop_t, 0), "rand_augment": (fast_ra, ref_ra_t, 0),
+                     "normalize": (fast_norm, ref_norm, 1e-5), "erase": (fast_erased, ref_erased, 1e-5),
+                     "mix": (fast_mixed, ref_mixed, 1e-5), "targets": (fast_targets, ref_targets, 1e-6)}
+            for stage, (mine, ref, tol) in pairs.items():
+                _count(counts[stage], mine, ref, tol)
+                if stage != "targets":
+                    hists[stage][0].add(mine)
+                    hists[stage][1].add(ref)
+            entropy[0].extend(_entropy(fast_targets))
+            entropy[1].extend(_entropy(ref_targets))
     finally:
         source.close()
-    out = {stage: {"differing_share": c[0] / max(c[1], 1), "max_abs_diff": c[2]} for stage, c in counts.items()}
+    from fastdeit.bench.fidelity_stats import total_variation
+
+    out: dict[str, Any] = {}
+    for stage, c in counts.items():
+        out[stage] = {"differing_share": c[0] / max(c[1], 1), "max_abs_diff": c[2]}
+        if stage != "targets":
+            out[stage]["hist_tv"] = total_variation(hists[stage][0].summary()["hist"], hists[stage][1].summary()["hist"])
+    out["targets"]["entropy"] = float(np.mean(entropy[0]))
+    out["targets"]["entropy_reference"] = float(np.mean(entropy[1]))
     out["ops"] = {name: {"applied": s[1], "differing_images": s[0]} for name, s in sorted(per_op.items())}
     return out
+
+
+STAGES = ("crop", "rand_augment", "normalize", "erase", "mix", "targets")
+
+
+def _pixel_stats(stage: str):
+    from fastdeit.bench.fidelity_stats import FLOAT_BINS, FLOAT_RANGE, UINT8_BINS, PixelStats
+
+    return PixelStats(0, 256, UINT8_BINS) if stage in ("crop", "rand_augment") else PixelStats(*FLOAT_RANGE, FLOAT_BINS)
+
+
+def _entropy(targets: torch.Tensor) -> list[float]:
+    p = targets.to(torch.float64).clamp_min(1e-12)
+    return (-(p * p.log()).sum(1)).tolist()
+
+
+def _fast_erase_mix(device_aug: Any, aug: AugmentConfig, normed: torch.Tensor, labels: torch.Tensor, params: Any):
+    """DeviceAugment's erase and mix stages, as its __call__ runs them."""
+    from fastdeit.augment import mix, random_erase
+    from fastdeit.augment.mixup import smoothed_one_hot
+
+    erased = normed.clone()
+    if device_aug.erasing:
+        erased = random_erase(erased, params.erase, params.erase_box, params.erase_seed, aug.remode)
+    if device_aug.mixing:
+        mixed, targets = mix(erased.clone(), labels, params.mix_mode, params.mix_lam, params.mix_box,
+                             group_size=aug.mix_group, num_classes=device_aug.num_classes, smoothing=aug.smoothing)
+    else:
+        mixed, targets = erased.clone(), smoothed_one_hot(labels, device_aug.num_classes, aug.smoothing)
+    return erased, mixed, targets
+
+
+def _reference_erase(normed: torch.Tensor, plan: Any, fast_erased: torch.Tensor) -> torch.Tensor:
+    """timm RandomErasing's img[:, top:top + h, left:left + w] = noise at the plan's box."""
+    out = normed.clone()
+    for r in np.nonzero(plan.erase)[0]:
+        top, left, h, w = (int(v) for v in plan.erase_box[r])
+        out[r, :, top:top + h, left:left + w] = fast_erased[r, :, top:top + h, left:left + w]
+    return out
+
+
+def _reference_mix(x: torch.Tensor, labels: torch.Tensor, plan: Any, aug: AugmentConfig, device_aug: Any):
+    """timm Mixup._mix_batch (mode 'batch') per mixing group with the plan's lambda and box, and
+    timm's mixup_target; label smoothing alone where mixing is off."""
+    from timm.data.mixup import mixup_target
+
+    from fastdeit.data.plan import MIX_CUTMIX, MIX_MIXUP
+
+    out, targets = x.clone(), []
+    g = aug.mix_group
+    for k in range(len(plan.groups)):
+        xs, ys = out[k * g:(k + 1) * g], labels[k * g:(k + 1) * g]
+        mode, lam = int(plan.mix_mode[k]), float(plan.mix_lam[k])
+        if not device_aug.mixing:
+            lam = 1.0
+        elif mode == MIX_MIXUP:
+            x_flipped = xs.flip(0).mul_(1.0 - lam)  # timm: x.mul_(lam).add_(x_flipped)
+            xs.mul_(lam).add_(x_flipped)
+        elif mode == MIX_CUTMIX:
+            yl, yh, xl, xh = (int(v) for v in plan.mix_box[k])
+            xs[:, :, yl:yh, xl:xh] = xs.flip(0)[:, :, yl:yh, xl:xh]
+        else:
+            lam = 1.0
+        targets.append(mixup_target(ys, device_aug.num_classes, lam, aug.smoothing))
+    return out, torch.cat(targets)
 
 
 def _count(acc: list, mine: torch.Tensor, ref: torch.Tensor, tol: float) -> None:

@@ -119,11 +119,22 @@ def bench_distill(args) -> dict:
 def add_fidelity_arguments(p) -> None:
     g = p.add_argument_group("fidelity", "`fastdeit bench fidelity`: reference vs view-plan loaders (issue 17)")
     g.add_argument("--dataset", default="digits", choices=("digits", "demo"), help="data set for `fidelity`")
-    g.add_argument("--seeds", type=int, default=5, metavar="K", help="`fidelity`: seeds 0..K-1 per loader")
+    g.add_argument("--seeds", default="5", metavar="K|A,B,..",
+                   help="`fidelity`: K (seeds 0..K-1) or a comma-separated list of seeds, per loader")
     g.add_argument("--epochs", type=int, default=0, help="`fidelity`: epochs per run (0 = the preset's)")
     g.add_argument("--loaders", default="reference,cpu,dali", help="`fidelity`: comma-separated loaders")
     g.add_argument("--stats-steps", type=int, default=20, help="`fidelity`: steps measured stage by stage")
     g.add_argument("--out", help="`fidelity`: keep the run directories here")
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """--seeds K (seeds 0..K-1) or A,B,... (those seeds)."""
+    try:
+        if "," in text:
+            return tuple(int(x) for x in text.split(",") if x.strip())
+        return tuple(range(int(text)))
+    except ValueError:
+        raise ValueError(f"--seeds {text!r}: expected a count K or a list of seeds like 0,2") from None
 
 
 def bench_fidelity(args) -> dict:
@@ -134,7 +145,7 @@ def bench_fidelity(args) -> dict:
         settings = FidelitySettings.tiny(args.dataset, loaders)
         settings.overrides += args.overrides
     else:
-        settings = FidelitySettings(dataset=args.dataset, loaders=loaders, seeds=tuple(range(args.seeds)),
+        settings = FidelitySettings(dataset=args.dataset, loaders=loaders, seeds=parse_seeds(args.seeds),
                                     epochs=args.epochs, stats_steps=args.stats_steps, overrides=args.overrides,
                                     out=args.out or "")
     if args.preset != "deit_s_300ep":  # --preset's default is e2e's; fidelity's is the demo recipe
