@@ -19,7 +19,7 @@ which on 40 px crops of 32 px images was most of every image (issue 17, the digi
 
 Why region decoding: a RandomResizedCrop covers about half the image on average, so the C
 extension fastdeit.data._jpeg_region (libjpeg-turbo's libjpeg API) decodes only the rows and
-columns of the crop, plus one column each side, because fancy chroma upsampling treats a horizontal cut like
+columns of the crop and two pixels around it, plus one more column each side, because fancy chroma upsampling treats a horizontal cut like
 an image edge and so changes the region's outermost columns (rows are exact: jpeg_skip_scanlines
 keeps the upsampler's context). The result is bit-identical to decoding the whole image with
 simplejpeg (tests/data/test_jpeg_region.py), which stays the fallback when the extension was not
@@ -60,6 +60,7 @@ REGION_DECODE_AVAILABLE = _jpeg_region is not None
 # 1 = whole-image simplejpeg decode, box resized in place; region decoding is bit-identical to it.
 # 2 = the crop resized on its own (deit's crop-then-resize); region decoding still bit-identical.
 DECODER_VERSION = 2
+_REGION_MARGIN = 2  # pixels decoded around a crop (chroma upsampling context; _decode_region adds 1 column)
 DCT_FACTORS = (8, 4, 2)  # libjpeg-turbo's SIMD-accelerated reduced IDCTs (1/8, 1/4, 1/2)
 _tls = threading.local()
 
@@ -150,7 +151,11 @@ def decode_crop_resize(
     sy, sx = expect[0] / height, expect[1] / width
     box = (left * sx, top * sy, (left + cw) * sx, (top + ch) * sy)
     if region and REGION_DECODE_AVAILABLE:
-        img, origin = _decode_region(data, f, expect, box_pixels(box, expect))
+        y0, y1, x0, x1 = box_pixels(box, expect)
+        # 2 more pixels around the crop: fancy chroma upsampling at a cut changes the pixels next to it
+        m = _REGION_MARGIN
+        need = (max(y0 - m, 0), min(y1 + m, expect[0]), max(x0 - m, 0), min(x1 + m, expect[1]))
+        img, origin = _decode_region(data, f, expect, need)
         return resize_box_alone(img, origin, box, out, flip)
     return resize_box_alone(_decode_full(data, f, expect, width, height), (0, 0), box, out, flip)
 
