@@ -40,6 +40,7 @@ class FidelitySettings:
     overrides: list[str] = field(default_factory=list)  # extra --set key=value for every run
     cache: str = ""  # where the data sets are built; empty = fastdeit's cache dir
     out: str = ""  # run directories; empty = a temporary directory, removed afterwards
+    train: bool = True  # False: the stage statistics and the replay only (--no-train)
 
     @classmethod
     def tiny(cls, dataset: str = "digits", loaders: tuple[str, ...] = LOADERS) -> "FidelitySettings":
@@ -145,7 +146,14 @@ def run(settings: FidelitySettings) -> dict[str, Any]:
                                     steps=settings.stats_steps)
         result["stats"] = stats
         result["stats_diff"] = {k: compare(stats["reference"], v) for k, v in stats.items() if k != "reference"}
+        from fastdeit.bench.fidelity_replay import replay
+
+        result["replay"] = {k: replay(config.data, config.augment, data.train, seed=settings.seeds[0],
+                                      steps=settings.stats_steps, loader=k) for k in settings.loaders if k != "reference"}
     runs: list[dict[str, Any]] = []
+    if not settings.train:
+        result["runs"], result["accuracy"] = [], {}
+        return result
     with tempfile.TemporaryDirectory(prefix="fastdeit-fidelity-") as tmp:
         root = Path(settings.out) if settings.out else Path(tmp)
         for seed in settings.seeds:  # seed-major: a stopped run still has every loader for its seeds
@@ -190,7 +198,7 @@ def report(result: dict[str, Any]) -> str:
     lines = [f"fidelity: {result['dataset']}, preset {result['preset']}, {result['epochs']} epochs"
              + (f" (max {result['max_steps']} steps)" if result["max_steps"] else "")
              + f", seeds {result['seeds']}", ""]
-    seeds = [str(s) for s in result["seeds"]]
+    seeds = [str(s) for s in result["seeds"]] if result["accuracy"] else []
     lines.append("| data.loader | " + " | ".join(f"seed {s}" for s in seeds)
                  + " | mean | std | Welch t, p vs reference |")
     lines.append("|---" * (len(seeds) + 4) + "|")
@@ -203,7 +211,19 @@ def report(result: dict[str, Any]) -> str:
     if "stats" in result:
         lines += ["", "stage statistics (same data, epoch 0, seed %s):" % result["seeds"][0], ""]
         lines += stats_table(result["stats"])
+    if result.get("replay"):
+        lines += ["", "the plan's draws replayed through deit's code (share of values that differ, largest difference):", ""]
+        lines += replay_table(result["replay"])
     return "\n".join(lines)
+
+
+def replay_table(replays: dict[str, Any]) -> list[str]:
+    stages = ("crop", "rand_augment", "normalize", "erase", "mix", "targets")
+    out = ["| data.loader | " + " | ".join(stages) + " |", "|---" * (len(stages) + 1) + "|"]
+    for loader, r in replays.items():
+        out.append(f"| {loader} | " + " | ".join(
+            f"{r[s]['differing_share']:.4f} ({r[s]['max_abs_diff']:.3g})" for s in stages) + " |")
+    return out
 
 
 def stats_table(stats: dict[str, Any]) -> list[str]:

@@ -125,6 +125,7 @@ def add_fidelity_arguments(p) -> None:
     g.add_argument("--loaders", default="reference,cpu,dali", help="`fidelity`: comma-separated loaders")
     g.add_argument("--stats-steps", type=int, default=20, help="`fidelity`: steps measured stage by stage")
     g.add_argument("--out", help="`fidelity`: keep the run directories here")
+    g.add_argument("--no-train", action="store_true", help="`fidelity`: stage statistics and replay only")
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -147,7 +148,7 @@ def bench_fidelity(args) -> dict:
     else:
         settings = FidelitySettings(dataset=args.dataset, loaders=loaders, seeds=parse_seeds(args.seeds),
                                     epochs=args.epochs, stats_steps=args.stats_steps, overrides=args.overrides,
-                                    out=args.out or "")
+                                    out=args.out or "", train=not args.no_train)
     if args.preset != "deit_s_300ep":  # --preset's default is e2e's; fidelity's is the demo recipe
         settings.preset = args.preset
     result = fidelity_run(settings)
