@@ -194,20 +194,14 @@ def _fmt(v: Any, digits: int = 1) -> str:
 
 
 def report(result: dict[str, Any]) -> str:
-    """The accuracy table and the stage statistics side by side, as Markdown."""
-    lines = [f"fidelity: {result['dataset']}, preset {result['preset']}, {result['epochs']} epochs"
-             + (f" (max {result['max_steps']} steps)" if result["max_steps"] else "")
-             + f", seeds {result['seeds']}", ""]
-    seeds = [str(s) for s in result["seeds"]] if result["accuracy"] else []
-    lines.append("| data.loader | " + " | ".join(f"seed {s}" for s in seeds)
-                 + " | mean | std | Welch t, p vs reference |")
-    lines.append("|---" * (len(seeds) + 4) + "|")
-    for loader, row in result["accuracy"].items():
-        cells = [f"{_fmt(row['top1'].get(s))} ({_fmt(row['ema_top1'].get(s))})" for s in seeds]
-        w = row.get("welch_vs_reference")
-        test = "-" if w is None else f"{_fmt(w['t'], 2)}, {_fmt(w['p'], 3)}"
-        lines.append(f"| {loader} | " + " | ".join(cells) + f" | {_fmt(row['summary']['mean'])} "
-                     f"({_fmt(row['ema_summary']['mean'])}) | {_fmt(row['summary']['std'])} | {test} |")
+    """The accuracy table, the stage statistics side by side and the replay, as Markdown."""
+    if not result["accuracy"]:
+        lines = [f"fidelity: {result['dataset']}, preset {result['preset']} (no training)"]
+    else:
+        lines = [f"fidelity: {result['dataset']}, preset {result['preset']}, {result['epochs']} epochs"
+                 + (f" (max {result['max_steps']} steps)" if result["max_steps"] else "")
+                 + f", seeds {result['seeds']}: final top-1 % (EMA)", ""]
+        lines += accuracy_lines(result)
     if "stats" in result:
         lines += ["", "stage statistics (same data, epoch 0, seed %s):" % result["seeds"][0], ""]
         lines += stats_table(result["stats"])
@@ -215,6 +209,19 @@ def report(result: dict[str, Any]) -> str:
         lines += ["", "the plan's draws replayed through deit's code (share of values that differ, largest difference):", ""]
         lines += replay_table(result["replay"])
     return "\n".join(lines)
+
+
+def accuracy_lines(result: dict[str, Any]) -> list[str]:
+    seeds = [str(s) for s in result["seeds"]]
+    lines = ["| data.loader | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | std | Welch t, p vs reference |",
+             "|---" * (len(seeds) + 4) + "|"]
+    for loader, row in result["accuracy"].items():
+        cells = [f"{_fmt(row['top1'].get(s))} ({_fmt(row['ema_top1'].get(s))})" for s in seeds]
+        w = row.get("welch_vs_reference")
+        test = "-" if w is None else f"{_fmt(w['t'], 2)}, {_fmt(w['p'], 3)}"
+        lines.append(f"| {loader} | " + " | ".join(cells) + f" | {_fmt(row['summary']['mean'])} "
+                     f"({_fmt(row['ema_summary']['mean'])}) | {_fmt(row['summary']['std'])} | {test} |")
+    return lines
 
 
 def replay_table(replays: dict[str, Any]) -> list[str]:
