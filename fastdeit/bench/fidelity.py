@@ -122,8 +122,9 @@ def welch(a: list[float], b: list[float]) -> dict[str, Any]:
     from scipy import stats
 
     res = stats.ttest_ind(b, a, equal_var=False)
+    ci = res.confidence_interval(0.95)
     return {"t": float(res.statistic), "p": float(res.pvalue), "df": float(getattr(res, "df", math.nan)),
-            "diff": float(np.mean(b) - np.mean(a))}
+            "diff": float(np.mean(b) - np.mean(a)), "ci95": [float(ci.low), float(ci.high)]}
 
 
 def run(settings: FidelitySettings) -> dict[str, Any]:
