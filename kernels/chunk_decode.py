@@ -5,10 +5,10 @@ kernel is tested against) runs tens of microseconds of Python per sample under t
 factor, the region, a numba dispatch, scalar conversions), so decode threads and the trainer's
 main thread take turns on the GIL. Here one numba `nogil` call loops over the chunk's rows: it
 reads each sample's bytes straight from the memory-mapped file (offsets and sizes), picks the DCT
-scale, decodes only the region the resize reads with the C extension's libjpeg-turbo decoder
+scale, decodes only the crop (and a margin) with the C extension's libjpeg-turbo decoder
 (called through its address: `DECODE_REGION_ADDRESS`, linked under the symbol name
 `fastdeit_decode_region` so that numba's on-disk cache stays valid), resizes Pillow-exactly with
-fastdeit.kernels.resize's kernel and flips, into the rows of the batch buffer. Raw (non-JPEG)
+fastdeit.kernels.resize's kernel (the crop alone, as deit crops then resizes) and flips, into the rows of the batch buffer. Raw (non-JPEG)
 samples take the same loop without the decoder. Every float step is the reference path's, in the
 same order and precision, so the pixels are identical bit for bit.
 
@@ -27,7 +27,7 @@ import numba
 import numpy as np
 from numba import types
 
-from fastdeit.kernels.resize import _resize_into, _span
+from fastdeit.kernels.resize import _resize_into
 
 try:
     from fastdeit.kernels import _jpeg_region
@@ -41,6 +41,7 @@ ERR_NONE = 0
 ERR_JPEG = 1  # libjpeg failed (corrupt, truncated, wrong size): the message buffer says why
 ERR_RAW_SIZE = 2  # a raw sample's byte count is not width * height * 3
 ERR_BOX = 3  # the crop box lies outside the image
+REGION_MARGIN = 2  # pixels decoded around a crop: cpu_decoder._REGION_MARGIN (asserted equal there)
 
 _SYMBOL = "fastdeit_decode_region"
 if AVAILABLE:
@@ -74,32 +75,40 @@ def dct_factor(crop_h: int, crop_w: int, out_h: int, out_w: int, height: int, wi
 @numba.njit(cache=True, nogil=True)
 def _decode_row(buf, off, size, width, height, is_jpeg, top, left, ch, cw, flip, out, dct_scaling,
                 decode_buf, resize_buf, result, message) -> int:
-    """One sample into `out`: cpu_decoder.decode_crop_resize's region path; returns ERR_*."""
-    out_h, out_w = out.shape[0], out.shape[1]
+    """One sample into `out`: cpu_decoder.decode_crop_resize's region path; returns ERR_*.
+
+    deit's crop, then resize (cpu_decoder.resize_box_alone): the crop's whole pixels are resized
+    as an image of their own, so the bicubic filter clamps at the crop's edges and never reads
+    the pixels around it; `_resize_into` gets them as an image whose origin lies inside the
+    decoded region (the region's origin relative to the crop is <= 0).
+    """
     data = buf[off : off + size]
     if not is_jpeg:
         if size != width * height * 3:
             return ERR_RAW_SIZE
-        x0, y0 = np.float32(left), np.float32(top)
-        x1, y1 = np.float32(left + cw), np.float32(top + ch)
-        if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+        if not (0 <= left and 0 < cw and left + cw <= width and 0 <= top and 0 < ch and top + ch <= height):
             return ERR_BOX
         src = data.reshape((height, width, 3))
-        _resize_into(src, 0, 0, height, width, float(x0), float(x1 - x0), float(y0), float(y1 - y0),
+        _resize_into(src, -top, -left, ch, cw, 0.0, float(np.float32(cw)), 0.0, float(np.float32(ch)),
                      out, flip, resize_buf)
         return ERR_NONE
-    f = dct_factor(ch, cw, out_h, out_w, height, width) if dct_scaling else 1
+    f = dct_factor(ch, cw, out.shape[0], out.shape[1], height, width) if dct_scaling else 1
     exp_h, exp_w = math.ceil(height / f), math.ceil(width / f)
     sy, sx = exp_h / height, exp_w / width
-    # the box as the reference computes it: float64 products, then float32 (as Pillow's box)
-    x0, y0 = np.float32(left * sx), np.float32(top * sy)
-    x1, y1 = np.float32((left + cw) * sx), np.float32((top + ch) * sy)
-    if not (0 <= x0 < x1 <= exp_w and 0 <= y0 < y1 <= exp_h):
+    # the box as the reference computes it (float64), then the whole pixels it covers (box_pixels)
+    bx0, by0 = left * sx, top * sy
+    bx1, by1 = (left + cw) * sx, (top + ch) * sy
+    px0, py0 = max(int(math.floor(bx0)), 0), max(int(math.floor(by0)), 0)
+    px1, py1 = min(int(math.ceil(bx1)), exp_w), min(int(math.ceil(by1)), exp_h)
+    # the box inside those pixels, float32 as Pillow's box (resize_crop)
+    ix0, iy0 = np.float32(bx0 - px0), np.float32(by0 - py0)
+    ix1, iy1 = np.float32(min(bx1 - px0, px1 - px0)), np.float32(min(by1 - py0, py1 - py0))
+    if not (0 <= ix0 < ix1 <= px1 - px0 and 0 <= iy0 < iy1 <= py1 - py0):
         return ERR_BOX
-    ry0, ry1 = _span(exp_h, float(y0), float(y1 - y0), out_h)
-    rx0, rx1 = _span(exp_w, float(x0), float(x1 - x0), out_w)
-    # one column of margin each side: fancy chroma upsampling differs at a horizontal cut
-    rx0, rx1 = max(rx0 - 1, 0), min(rx1 + 1, exp_w)
+    # REGION_MARGIN pixels around the crop (chroma upsampling context), plus one more column each
+    # side, as cpu_decoder._decode_region
+    ry0, ry1 = max(py0 - REGION_MARGIN, 0), min(py1 + REGION_MARGIN, exp_h)
+    rx0, rx1 = max(px0 - REGION_MARGIN - 1, 0), min(px1 + REGION_MARGIN + 1, exp_w)
     rc = _decode_region(data.ctypes, size, f, exp_h, exp_w, ry0, ry1, rx0, rx1, decode_buf.ctypes,
                         decode_buf.size, result.ctypes, message.ctypes, message.size)
     if rc != 0:
@@ -107,8 +116,8 @@ def _decode_row(buf, off, size, width, height, is_jpeg, top, left, ch, cw, flip,
     xo, w = np.int64(result[0]), np.int64(result[1])
     n = ry1 - ry0
     src = decode_buf[: n * w * 3].reshape((n, w, 3))
-    _resize_into(src, ry0, xo, exp_h, exp_w, float(x0), float(x1 - x0), float(y0), float(y1 - y0),
-                 out, flip, resize_buf)
+    _resize_into(src, ry0 - py0, xo - px0, py1 - py0, px1 - px0, float(ix0), float(ix1 - ix0), float(iy0),
+                 float(iy1 - iy0), out, flip, resize_buf)
     return ERR_NONE
 
 

@@ -14,7 +14,7 @@ from . import ops
 
 # Bumped whenever an op's output pixels change for the same plan draws: teacher-logit caches
 # record it (fastdeit.distill.cache_identity) and a cache built with another version is refused.
-AUGMENT_VERSION = 2  # 2: erasing noise in float64, rounded once (device-independent bits)
+AUGMENT_VERSION = 2  # 2: erasing noise in float64, rounded once (device-independent bits); AutoContrast divides as PIL does (issue 17)
 
 from .erasing import random_erase
 from .mixup import mix, smoothed_one_hot

@@ -1,4 +1,4 @@
-"""`fastdeit bench prepare|loader|model|e2e|distill|augment`: figures side by side with the peers, in one run.
+"""`fastdeit bench prepare|loader|model|e2e|distill|augment|fidelity`: figures side by side with the peers, in one run.
 
 `--tiny` shrinks every benchmark to CPU-sized settings (what CI runs); without it the settings
 are the real ones (ImageNet-sized images, DeiT at 224), meant for a GPU node.
@@ -20,7 +20,7 @@ TINY_MODEL_SET = [f"model.{k}={v}" for k, v in TINY_ARCH.items()] + [
 def register(subparsers) -> None:
     p = subparsers.add_parser("bench", help="benchmarks against the peers (FFCV, timm/torchvision, online teacher)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("kind", choices=("prepare", "loader", "model", "e2e", "distill", "augment"))
+    p.add_argument("kind", choices=("prepare", "loader", "model", "e2e", "distill", "augment", "fidelity"))
     p.add_argument("--tiny", action="store_true", help="CPU-sized settings (seconds, for CI)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--loader", default="cpu",
@@ -40,6 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("--plot", metavar="PNG", help="for `e2e`: write the figure (time split, projected hours) here")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override one recipe key for `e2e` (e.g. model.compile=off); repeatable")
+    add_fidelity_arguments(p)
     p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
                    help="write results as JSON to FILE, or alone to stdout without FILE (tables then go to stderr)")
     p.set_defaults(func=run)
@@ -173,5 +174,46 @@ def bench_augment(args) -> dict:
     return augment_run(batches=(128, 256), device=args.device)
 
 
+def add_fidelity_arguments(p) -> None:
+    g = p.add_argument_group("fidelity", "`fastdeit bench fidelity`: reference vs view-plan loaders (issue 17)")
+    g.add_argument("--dataset", default="digits", choices=("digits", "demo"), help="data set for `fidelity`")
+    g.add_argument("--seeds", default="5", metavar="K|A,B,..",
+                   help="`fidelity`: K (seeds 0..K-1) or a comma-separated list of seeds, per loader")
+    g.add_argument("--epochs", type=int, default=0, help="`fidelity`: epochs per run (0 = the preset's)")
+    g.add_argument("--loaders", default="reference,cpu,dali", help="`fidelity`: comma-separated loaders")
+    g.add_argument("--stats-steps", type=int, default=20, help="`fidelity`: steps measured stage by stage")
+    g.add_argument("--out", help="`fidelity`: keep the run directories here")
+    g.add_argument("--no-train", action="store_true", help="`fidelity`: stage statistics and replay only")
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """--seeds K (seeds 0..K-1) or A,B,... (those seeds)."""
+    try:
+        if "," in text:
+            return tuple(int(x) for x in text.split(",") if x.strip())
+        return tuple(range(int(text)))
+    except ValueError:
+        raise ValueError(f"--seeds {text!r}: expected a count K or a list of seeds like 0,2") from None
+
+
+def bench_fidelity(args) -> dict:
+    from fastdeit.bench.fidelity import FidelitySettings, report, run as fidelity_run
+
+    loaders = tuple(x.strip() for x in args.loaders.split(",") if x.strip())
+    if args.tiny:
+        settings = FidelitySettings.tiny(args.dataset, loaders)
+        settings.overrides += args.overrides
+    else:
+        settings = FidelitySettings(dataset=args.dataset, loaders=loaders, seeds=parse_seeds(args.seeds),
+                                    epochs=args.epochs, stats_steps=args.stats_steps, overrides=args.overrides,
+                                    out=args.out or "", train=not args.no_train)
+    if args.preset != "deit_s_300ep":  # --preset's default is e2e's; fidelity's is the demo recipe
+        settings.preset = args.preset
+    result = fidelity_run(settings)
+    if args.json != "-":
+        print(report(result))
+    return result
+
+
 BENCHES = {"prepare": bench_prepare, "loader": bench_loader, "model": bench_model, "e2e": bench_e2e,
-           "distill": bench_distill, "augment": bench_augment}
+           "distill": bench_distill, "augment": bench_augment, "fidelity": bench_fidelity}

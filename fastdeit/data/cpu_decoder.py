@@ -12,10 +12,15 @@ at least the output size in both directions, so the final bicubic resize still d
 antialiases) as the reference pipeline does; the difference from a full decode is then a few
 grey levels (tested against PIL in tests/data/test_cpu_decoder.py).
 
+Why crop, then resize: deit's RandomResizedCrop (timm's, through torchvision's F.resized_crop)
+crops the PIL image and resizes the crop, so the bicubic filter never reads a pixel outside the
+box and clamps at the box's edges. Resizing the box in place (PIL's resize(box=...)) blends in
+the pixels around it instead: up to 31 grey levels apart within ~2 input pixels of each edge,
+which on 40 px crops of 32 px images was most of every image (issue 17, the digits gap).
+
 Why region decoding: a RandomResizedCrop covers about half the image on average, so the C
 extension fastdeit.kernels._jpeg_region (libjpeg-turbo's libjpeg API) decodes only the rows and
-columns the resize reads (`needed_region`: the crop plus the bicubic support, clamped at the image
-edges), plus one column each side, because fancy chroma upsampling treats a horizontal cut like
+columns of the crop and two pixels around it, plus one more column each side, because fancy chroma upsampling treats a horizontal cut like
 an image edge and so changes the region's outermost columns (rows are exact: jpeg_skip_scanlines
 keeps the upsampler's context). The result is bit-identical to decoding the whole image with
 simplejpeg (tests/kernels/test_jpeg_region.py), which stays the fallback when the extension was
@@ -41,7 +46,7 @@ import simplejpeg
 
 from fastdeit.data.plan import Plan
 from fastdeit.kernels import chunk_decode
-from fastdeit.kernels.resize import needed_region, resize_crop
+from fastdeit.kernels.resize import resize_crop
 
 try:
     from fastdeit.kernels import _jpeg_region
@@ -56,8 +61,10 @@ except ImportError:  # built by `pip install` only where a C compiler and libjpe
 
 REGION_DECODE_AVAILABLE = _jpeg_region is not None
 # Pixels of a (stored bytes, plan row) for cache identities (fastdeit/distill/cache_identity.py):
-# 1 = whole-image simplejpeg decode; region decoding is bit-identical to it, so it stays 1.
-DECODER_VERSION = 1
+# 1 = whole-image simplejpeg decode, box resized in place; region decoding is bit-identical to it.
+# 2 = the crop resized on its own (deit's crop-then-resize); region decoding still bit-identical.
+DECODER_VERSION = 2
+_REGION_MARGIN = chunk_decode.REGION_MARGIN  # pixels decoded around a crop (chroma upsampling context; _decode_region adds 1 column)
 DCT_FACTORS = (8, 4, 2)  # libjpeg-turbo's SIMD-accelerated reduced IDCTs (1/8, 1/4, 1/2)
 _tls = threading.local()
 
@@ -180,16 +187,40 @@ def decode_crop_resize(
     if not is_jpeg:
         if data.size != width * height * 3:
             raise ValueError(f"raw image has {data.size} bytes, {width}x{height}x3 expected")
-        return resize_crop(data.reshape(height, width, 3), (left, top, left + cw, top + ch), out, flip)
+        return resize_box_alone(data.reshape(height, width, 3), (0, 0), (left, top, left + cw, top + ch), out, flip)
     f = dct_factor(ch, cw, out.shape[0], out.shape[1], height, width) if dct_scaling else 1
     expect = (math.ceil(height / f), math.ceil(width / f))
     sy, sx = expect[0] / height, expect[1] / width
     box = (left * sx, top * sy, (left + cw) * sx, (top + ch) * sy)
     if region and REGION_DECODE_AVAILABLE:
-        need = needed_region(box, out.shape[0], out.shape[1], *expect)
+        y0, y1, x0, x1 = box_pixels(box, expect)
+        # 2 more pixels around the crop: fancy chroma upsampling at a cut changes the pixels next to it
+        m = _REGION_MARGIN
+        need = (max(y0 - m, 0), min(y1 + m, expect[0]), max(x0 - m, 0), min(x1 + m, expect[1]))
         img, origin = _decode_region(data, f, expect, need)
-        return resize_crop(img, box, out, flip, origin=origin, full_size=expect)
-    return resize_crop(_decode_full(data, f, expect, width, height), box, out, flip)
+        return resize_box_alone(img, origin, box, out, flip)
+    return resize_box_alone(_decode_full(data, f, expect, width, height), (0, 0), box, out, flip)
+
+
+def box_pixels(box: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): the whole pixels a (left, top, right, bottom) box covers in an image of `size` (h, w)."""
+    x0, y0, x1, y1 = box
+    return (max(int(math.floor(y0)), 0), min(int(math.ceil(y1)), size[0]),
+            max(int(math.floor(x0)), 0), min(int(math.ceil(x1)), size[1]))
+
+
+def resize_box_alone(img: np.ndarray, origin: tuple[int, int], box: tuple[float, float, float, float],
+                     out: np.ndarray, flip: bool) -> np.ndarray:
+    """Resize `box` (full-image coordinates) of `img` (rows origin[0].., columns origin[1].. of the
+    image) as an image of its own: deit's crop, then resize (torchvision F.resized_crop).
+
+    With an integer box this is PIL's img.crop(box).resize(out size, BICUBIC) bit for bit; a DCT
+    scaled box (fractional) is cut to the whole pixels it covers and resized from its offset there.
+    """
+    y0, y1, x0, x1 = box_pixels(box, (origin[0] + img.shape[0], origin[1] + img.shape[1]))
+    pixels = np.ascontiguousarray(img[y0 - origin[0]:y1 - origin[0], x0 - origin[1]:x1 - origin[1]])
+    inner = (box[0] - x0, box[1] - y0, min(box[2] - x0, x1 - x0), min(box[3] - y0, y1 - y0))
+    return resize_crop(pixels, inner, out, flip)
 
 
 def undecodable_sample_message(source, index: int, position: int | None, err: BaseException) -> str:

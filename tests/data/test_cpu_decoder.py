@@ -1,4 +1,5 @@
-"""The CPU decoder's crops equal PIL's crop + resize(BICUBIC) of the decoded photo."""
+"""The CPU decoder's crops equal PIL's crop + resize(BICUBIC) of the decoded photo: deit's
+RandomResizedCrop (torchvision F.resized_crop), which resizes the crop as an image of its own."""
 
 import io
 
@@ -15,9 +16,11 @@ from fastdeit.kernels.resize import resize_crop
 
 
 def pil_reference(rgb, crop, flip, size):
+    """PIL's crop, then its bicubic resize with the horizontal pass first (Pillow <= 12's only
+    order; Pillow 13 may run the vertical pass first when it reduces more: up to 3 grey levels apart)."""
     top, left, h, w = (int(v) for v in crop)
-    out = Image.fromarray(rgb).resize((size, size), Image.BICUBIC, box=(left, top, left + w, top + h))
-    out = np.asarray(out)
+    cropped = Image.fromarray(rgb).crop((left, top, left + w, top + h))
+    out = np.asarray(cropped.resize((size, h), Image.BICUBIC).resize((size, size), Image.BICUBIC))
     return out[:, ::-1] if flip else out
 
 
@@ -44,6 +47,36 @@ def test_full_decode_matches_pil_bit_for_bit(photos_beton):
             decode_crop_resize(r.image_bytes(i), True, int(r.widths[i]), int(r.heights[i]),
                                crop, k % 2 == 1, out, dct_scaling=False)
             assert np.array_equal(out, pil_reference(full, crop, k % 2 == 1, 96))
+            top, left, h, w = (int(v) for v in crop)
+            one_call = np.asarray(Image.fromarray(full).crop((left, top, left + w, top + h)).resize((96, 96), Image.BICUBIC))
+            one_call = one_call[:, ::-1] if k % 2 == 1 else one_call
+            assert np.abs(out.astype(int) - one_call).max() <= 4  # whichever pass order this Pillow picks (measured <= 3)
+
+
+def test_small_crops_upscaled_match_torchvision_resized_crop(tmp_path):
+    """Issue 17's case: 40 px crops of 32 px images. deit's call itself is the reference; the
+    decoder before the fix resized the box within the whole image and differed near every edge."""
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as F
+
+    imgs = photo_crops(4, (32, 32), seed=7)
+    with BetonWriter(tmp_path / "small.beton", "jpg", max_resolution=None, jpeg_quality=95) as w:
+        for k, img in enumerate(imgs):
+            w.add(img, k)
+    r = BetonReader(tmp_path / "small.beton")
+    around = 0
+    for i in range(len(r)):
+        full = Image.fromarray(r.decode(i))
+        for k, crop in enumerate(boxes(16, 32, 32, seed=20 + i)):
+            top, left, h, w = (int(v) for v in crop)
+            want = np.asarray(F.resized_crop(full, top, left, h, w, [40, 40], InterpolationMode.BICUBIC))
+            for region in (True, False):
+                out = np.empty((40, 40, 3), np.uint8)
+                decode_crop_resize(r.image_bytes(i), True, 32, 32, crop, False, out, region=region)
+                assert np.array_equal(out, want), (i, k, crop, region)
+            in_place = full.resize((40, 40), Image.BICUBIC, box=(left, top, left + w, top + h))
+            around += not np.array_equal(np.asarray(in_place), want)
+    assert around > 32  # resizing the box in place is not what deit does on most of these crops
 
 
 def test_dct_scaled_decode_stays_close_to_pil():
