@@ -69,6 +69,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.tiny:
         args.images, args.batch, args.img_size, args.rounds = 64, 32, 64, 1
         args.max_res, args.hw_load = [256], [0.0, 1.0]
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: no CUDA device is visible here (DALI's mixed decode needs one; "
+                             "--device cpu runs the CPU twin)")
     path = args.json or default_json(args.device)
     path.parent.mkdir(parents=True, exist_ok=True)
     command = " ".join(["benchmarks/gpu_dali.py"] + (sys.argv[1:] if argv is None else argv))

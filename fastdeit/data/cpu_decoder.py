@@ -293,7 +293,7 @@ class CpuDecoder:
                 why = f"raw image has {int(sizes[j])} bytes, {w}x{h}x3 expected"
             else:
                 why = f"crop {tuple(int(v) for v in plan.crop[a + k])} outside the {w}x{h} image"
-            raise ValueError(f"sample {i} (position {int(plan.positions[a + k])}): {why}")
+            raise ValueError(undecodable_sample_message(self.source, i, int(plan.positions[a + k]), ValueError(why)))
 
     def _decode_each(self, plan: Plan, rows: range, out: np.ndarray) -> None:
         """Rows `rows` one sample at a time (the reference path, and simplejpeg's fallback)."""

@@ -104,7 +104,7 @@ def test_a_corrupt_sample_in_a_chunk_is_named(files, tmp_path):
             return data[: len(data) // 3] if i == victim else data
 
     with CpuDecoder(OneBroken(src), threads=1, chunk=len(plan)) as dec:
-        with pytest.raises(ValueError, match=rf"sample {victim} \(position {int(plan.positions[row])}\): libjpeg"):
+        with pytest.raises(ValueError, match=rf"sample {victim} \(stream position {int(plan.positions[row])}\) does not decode: libjpeg"):
             dec.decode(plan)
 
 
