@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 from pathlib import Path
@@ -109,23 +108,11 @@ def bench_timm(crops: list[np.ndarray], labels: torch.Tensor, seconds: float) ->
     """deit's per-image CPU path after the crop: timm RandAugment on PIL, ToTensor, Normalize,
     RandomErasing; then timm Mixup on each group of 64, as deit's main loop does per GPU."""
     from PIL import Image
-    from timm.data import Mixup
-    from timm.data.auto_augment import rand_augment_transform
-    from timm.data.random_erasing import RandomErasing
-    from torchvision import transforms
 
-    from fastdeit.data.reference import fix_posterize
+    from fastdeit.bench.augment import timm_cpu_recipe
 
-    ra = rand_augment_transform("rand-m9-mstd0.5-inc1", dict(translate_const=int(SIDE * 0.45),
-                                img_mean=IMAGENET_FILL, interpolation=Image.BICUBIC))
-    fix_posterize(ra)  # Pillow 13 refuses posterize with 0 bits; deit got a black image
-    tail = transforms.Compose([transforms.ToTensor(), transforms.Normalize(IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD),
-                               RandomErasing(0.25, mode="pixel", device="cpu")])
-    mixer = Mixup(mixup_alpha=0.8, cutmix_alpha=1.0, label_smoothing=0.1, num_classes=CLASSES)
+    ra, tail, mixer = timm_cpu_recipe(SIDE, CLASSES)
     pil = [Image.fromarray(c) for c in crops]
-    random.seed(0)
-    np.random.seed(0)
-    torch.manual_seed(0)
 
     def per_image():
         return [tail(ra(img)) for img in pil]

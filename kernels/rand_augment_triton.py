@@ -24,7 +24,8 @@ import torch
 import triton
 import triton.language as tl
 
-from fastdeit.augment._checks import check_images, check_per_sample, to_device
+from fastdeit.augment._checks import to_device
+from fastdeit.augment.rand_augment import check_rand_augment_args
 from fastdeit.augment.geometric import INTERPOLATIONS
 from fastdeit.augment.ops import IMAGENET_FILL, RAND_INCREASING_OPS
 
@@ -359,21 +360,9 @@ def rand_augment(
     """fastdeit.augment.rand_augment.rand_augment on the Triton kernels (2 launches per layer):
     same arguments, same result (see tests/kernels for the agreement). images: uint8
     N x 3 x H x W on CUDA, or on the CPU under TRITON_INTERPRET=1."""
-    check_images(images)
+    check_rand_augment_args(images, op_index, magnitude, apply)
     check_device(images)
-    n = images.shape[0]
-    if op_index.dim() != 2:
-        raise ValueError(f"op_index must have shape (N, L), got {tuple(op_index.shape)}")
-    layers = op_index.shape[1]
-    check_per_sample(op_index, n, "op_index", (layers,))
-    check_per_sample(magnitude, n, "magnitude", (layers,))
-    check_per_sample(apply, n, "apply", (layers,))
-    if op_index.is_floating_point() or op_index.dtype == torch.bool:
-        raise ValueError(f"op_index must be an integer tensor, got {op_index.dtype}")
-    if apply.dtype != torch.bool:
-        raise ValueError(f"apply must be a bool tensor, got {apply.dtype}")
-    if not magnitude.is_floating_point():
-        raise ValueError(f"magnitude must be a floating-point tensor, got {magnitude.dtype}")
+    n, layers = images.shape[0], op_index.shape[1]
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
     if len(fill) != 3:

@@ -17,6 +17,25 @@ from ._checks import check_images, check_per_sample, to_device
 from .ops import IMAGENET_FILL, OPS, RAND_INCREASING_OPS
 
 
+def check_rand_augment_args(images: torch.Tensor, op_index: torch.Tensor, magnitude: torch.Tensor,
+                            apply: torch.Tensor) -> None:
+    """The checks every RandAugment implementation (this torch path, the Triton kernels) makes."""
+    check_images(images)
+    n = images.shape[0]
+    if op_index.dim() != 2:
+        raise ValueError(f"op_index must have shape (N, L), got {tuple(op_index.shape)}")
+    layers = op_index.shape[1]
+    check_per_sample(op_index, n, "op_index", (layers,))
+    check_per_sample(magnitude, n, "magnitude", (layers,))
+    check_per_sample(apply, n, "apply", (layers,))
+    if op_index.is_floating_point() or op_index.dtype == torch.bool:
+        raise ValueError(f"op_index must be an integer tensor, got {op_index.dtype}")
+    if apply.dtype != torch.bool:
+        raise ValueError(f"apply must be a bool tensor, got {apply.dtype}")
+    if not magnitude.is_floating_point():
+        raise ValueError(f"magnitude must be a floating-point tensor, got {magnitude.dtype}")
+
+
 def rand_augment(
     images: torch.Tensor,
     op_index: torch.Tensor,
@@ -34,20 +53,8 @@ def rand_augment(
     negative where timm's _randomly_negate flips a signed op. apply: bool (N, L).
     Returns a new uint8 tensor.
     """
-    check_images(images)
-    n = images.shape[0]
-    if op_index.dim() != 2:
-        raise ValueError(f"op_index must have shape (N, L), got {tuple(op_index.shape)}")
+    check_rand_augment_args(images, op_index, magnitude, apply)
     layers = op_index.shape[1]
-    check_per_sample(op_index, n, "op_index", (layers,))
-    check_per_sample(magnitude, n, "magnitude", (layers,))
-    check_per_sample(apply, n, "apply", (layers,))
-    if op_index.is_floating_point() or op_index.dtype == torch.bool:
-        raise ValueError(f"op_index must be an integer tensor, got {op_index.dtype}")
-    if apply.dtype != torch.bool:
-        raise ValueError(f"apply must be a bool tensor, got {apply.dtype}")
-    if not magnitude.is_floating_point():
-        raise ValueError(f"magnitude must be a floating-point tensor, got {magnitude.dtype}")
     n_ops = len(RAND_INCREASING_OPS)
     out = images.clone()
     for layer in range(layers):

@@ -71,9 +71,9 @@ def bench_path(kernels: str, images: torch.Tensor, labels: torch.Tensor, params:
                         sync, warmup=not interpreted)
 
 
-def bench_timm(crops: list[np.ndarray], labels: torch.Tensor, seconds: float) -> dict:
-    """deit's per-image CPU path after the crop, one core: timm RandAugment on PIL, ToTensor,
-    Normalize, RandomErasing; then timm Mixup on each group of 64, as deit's main loop does."""
+def timm_cpu_recipe(side: int, num_classes: int) -> tuple[Callable, Callable, Callable]:
+    """deit's per-image CPU path after the crop (timm RandAugment on PIL, then ToTensor, Normalize,
+    RandomErasing) and its per-group timm Mixup, seeded: (rand_augment, tail, mixer)."""
     from PIL import Image
     from timm.data import Mixup
     from timm.data.auto_augment import rand_augment_transform
@@ -82,17 +82,26 @@ def bench_timm(crops: list[np.ndarray], labels: torch.Tensor, seconds: float) ->
 
     from fastdeit.data.reference import fix_posterize
 
-    side = crops[0].shape[0]
+    # deit's create_transform: translate_const = int(img_size * 0.45), fill = the ImageNet mean
     ra = rand_augment_transform("rand-m9-mstd0.5-inc1", dict(translate_const=int(side * 0.45),
                                 img_mean=IMAGENET_FILL, interpolation=Image.BICUBIC))
     fix_posterize(ra)  # Pillow 13 refuses posterize with 0 bits; deit got a black image
     tail = transforms.Compose([transforms.ToTensor(), transforms.Normalize(IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD),
                                RandomErasing(0.25, mode="pixel", device="cpu")])
-    mixer = Mixup(mixup_alpha=0.8, cutmix_alpha=1.0, label_smoothing=0.1, num_classes=CLASSES)
-    pil = [Image.fromarray(c) for c in crops]
+    mixer = Mixup(mixup_alpha=0.8, cutmix_alpha=1.0, label_smoothing=0.1, num_classes=num_classes)
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
+    return ra, tail, mixer
+
+
+def bench_timm(crops: list[np.ndarray], labels: torch.Tensor, seconds: float) -> dict:
+    """deit's per-image CPU path after the crop, one core (timm_cpu_recipe), then timm Mixup on
+    each group of 64, as deit's main loop does."""
+    from PIL import Image
+
+    ra, tail, mixer = timm_cpu_recipe(crops[0].shape[0], CLASSES)
+    pil = [Image.fromarray(c) for c in crops]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # per core, as one DataLoader worker
 
