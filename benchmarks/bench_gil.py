@@ -1,8 +1,8 @@
 """The GIL hand-over between decode threads and a busy training thread, side by side.
 
 A trainer's main thread runs Python almost all the time (launching the step's kernels and the
-device augmentation's), while FastLoader's decode threads need the GIL back briefly several times
-per image. This runs the FastLoader while the main thread does a fixed amount of Python work per
+device augmentation's), while CpuLoader's decode threads need the GIL back briefly several times
+per image. This runs the CpuLoader while the main thread does a fixed amount of Python work per
 batch (small torch ops, like kernel launches), with CPython's default switch interval (5 ms) and
 with fastdeit's (0.5 ms, fastdeit.data.gil), and prints images/s for both in one run.
 
@@ -24,7 +24,7 @@ from fastdeit.bench.machine import describe_machine
 from fastdeit.config.schema import AugmentConfig, DataConfig
 from fastdeit.data.beton import BetonReader
 from fastdeit.data.gil import DEFAULT_DECODE_SWITCH_INTERVAL
-from fastdeit.data.loader import FastLoader
+from fastdeit.data.loader import CpuLoader
 from fastdeit.data.plan import PlanConfig
 
 
@@ -39,7 +39,7 @@ def python_work(ms: float) -> int:
 
 def measure(reader: BetonReader, cfg: PlanConfig, threads: int, interval: float | None, work_ms: float,
             seconds: float) -> dict:
-    loader = FastLoader(reader, cfg, seed=0, threads=threads, switch_interval=interval)
+    loader = CpuLoader(reader, cfg, seed=0, threads=threads, switch_interval=interval)
     images = ops = 0
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = PlanConfig.from_configs(DataConfig(global_batch=64, img_size=224), AugmentConfig())
     with tempfile.TemporaryDirectory() as tmp:
         reader = BetonReader(sample_beton(Path(tmp), 256, args.max_res))
-        list(FastLoader(reader, cfg, threads=args.threads))  # warm the numba kernels
+        list(CpuLoader(reader, cfg, threads=args.threads))  # warm the numba kernels
         rows = []
         for _ in range(args.rounds):  # interleaved: both settings see the same machine load
             for label, interval in (("python default (5 ms)", None), ("fastdeit (0.5 ms)",

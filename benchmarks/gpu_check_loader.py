@@ -1,6 +1,6 @@
 """GPU check of the CPU loader's device path (pinned ring buffers, non-blocking copies).
 
-Checks that FastLoader(device="cuda") yields exactly the CPU loader's images and labels over
+Checks that CpuLoader(device="cuda") yields exactly the CPU loader's images and labels over
 two epochs (so pinned buffers are never overwritten before their copy completed), then
 measures images/s to the device at 1..all cores. Runs in a minute or two on a GPU machine;
 without CUDA it checks the CPU path only and says so.
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from fastdeit.data.beton import BetonReader, BetonWriter
-from fastdeit.data.loader import FastLoader
+from fastdeit.data.loader import CpuLoader
 from fastdeit.data.plan import PlanConfig
 from fastdeit.data.sample_images import photo_crops
 
@@ -32,7 +32,7 @@ def make_beton(path: Path, n: int, max_res: int) -> BetonReader:
     return BetonReader(path)
 
 
-def epoch_images(loader: FastLoader, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def epoch_images(loader: CpuLoader, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     loader.set_epoch(epoch)
     return [(b.images.cpu(), b.labels.cpu()) for b in loader]
 
@@ -49,9 +49,9 @@ def main() -> None:
                  "cores": os.cpu_count(), "max_res": args.max_res, "images": args.images}
     with tempfile.TemporaryDirectory() as tmp:
         reader = make_beton(Path(tmp) / "check.beton", args.images, args.max_res)
-        cpu = FastLoader(reader, cfg, seed=1, threads=2)
+        cpu = CpuLoader(reader, cfg, seed=1, threads=2)
         if cuda:
-            dev = FastLoader(reader, cfg, seed=1, threads=2, prefetch=2, device="cuda")
+            dev = CpuLoader(reader, cfg, seed=1, threads=2, prefetch=2, device="cuda")
             same = all(
                 torch.equal(a, c) and torch.equal(la, lc)
                 for e in (0, 1)
@@ -62,7 +62,7 @@ def main() -> None:
             dev.close()
         rates = {}
         for threads in sorted({1, 2, 4, 8, os.cpu_count() or 1}):
-            loader = FastLoader(reader, cfg, seed=1, threads=threads, device="cuda" if cuda else "cpu")
+            loader = CpuLoader(reader, cfg, seed=1, threads=threads, device="cuda" if cuda else "cpu")
             epoch_images(loader, 0)  # warm-up
             t0, n = time.perf_counter(), 0
             for e in (1, 2):

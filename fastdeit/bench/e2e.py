@@ -330,11 +330,16 @@ def run_row(spec: RowSpec, config: TrainConfig, beton: Path, model: Model, num_c
     else:
         reader = BetonReader(beton)
         plan_cfg = _plan_config(config)
-        threads = max(config.data.workers, 1)
+        # the trainer's thread budget (fastdeit/data/thread_budget.py): decode threads beside torch's
+        from fastdeit.data.thread_budget import apply_thread_budget, cores_per_process, thread_budget
+
+        budget = thread_budget(cores_per_process(), config.data.workers, spec.loader)
+        apply_thread_budget(budget)
+        threads = budget.loader
         if spec.loader == "dali":
             from fastdeit.data.dali_loader import DaliLoader as Loader
         else:
-            from fastdeit.data.loader import FastLoader as Loader
+            from fastdeit.data.loader import CpuLoader as Loader
         try:
             loader = Loader(reader, plan_cfg, seed=0, threads=threads, device=dev)
         except ValueError as err:

@@ -310,9 +310,9 @@ def plan_loader(kind: str, reader: Any, data: DataConfig, aug: AugmentConfig, se
 
     cfg = PlanConfig.from_configs(data, aug)
     if kind == "cpu":
-        from fastdeit.data.loader import FastLoader
+        from fastdeit.data.loader import CpuLoader
 
-        return FastLoader(reader, cfg, seed=seed, threads=max(data.workers, 1))
+        return CpuLoader(reader, cfg, seed=seed, threads=max(data.workers, 1))
     if kind == "dali":
         from fastdeit.data.dali_loader import DaliLoader
 

@@ -1,4 +1,4 @@
-"""CPU loader throughput: fastdeit's FastLoader vs the real FFCV Loader vs the torchvision/timm
+"""CPU loader throughput: fastdeit's CpuLoader vs the real FFCV Loader vs the torchvision/timm
 reference DataLoader, on the same images, side by side in one run.
 
 Task: RandomResizedCrop 224 (scale 0.08-1, ratio 3/4-4/3, bicubic) + horizontal flip to uint8
@@ -34,7 +34,7 @@ from fastdeit.bench import loader_contention
 from fastdeit.bench.machine import describe_machine
 from fastdeit.data.beton import BetonReader, BetonWriter
 from fastdeit.data.cpu_decoder import REGION_DECODE_AVAILABLE
-from fastdeit.data.loader import FastLoader
+from fastdeit.data.loader import CpuLoader
 from fastdeit.data.plan import PlanConfig
 from fastdeit.data.sample_images import photo_crops
 from fastdeit.figures import pyplot, save_figure
@@ -122,7 +122,7 @@ def epoch_rate(epochs: Epochs) -> tuple[float, float, float]:
 def fastdeit_epochs(beton: Path, threads: int, region_decode: bool = True):
     reader = BetonReader(beton)
     cfg = PlanConfig(img_size=224, global_batch=BATCH, mix_group=64, repeated_aug=1, epoch_multiple=1)
-    loader = FastLoader(reader, cfg, seed=0, threads=threads, prefetch=2, region_decode=region_decode)
+    loader = CpuLoader(reader, cfg, seed=0, threads=threads, prefetch=2, region_decode=region_decode)
     pool = loader.decoder._pool  # its threads start with the first batch
     return Epochs(lambda: iter(loader), loader, decode_threads=lambda: [t.native_id for t in pool._threads])
 
@@ -130,7 +130,7 @@ def fastdeit_epochs(beton: Path, threads: int, region_decode: bool = True):
 def thread_scaling(rows: list[dict]) -> list[dict]:
     """fastdeit's img/s at each thread count over its img/s at 1 thread, per max_res (wall clock,
     and net of the decode threads' waits for a CPU)."""
-    mine = [r for r in rows if r["loader"].startswith("fastdeit FastLoader (") and r["img_per_s"]]
+    mine = [r for r in rows if r["loader"].startswith("fastdeit CpuLoader (") and r["img_per_s"]]
     out = []
     for max_res in dict.fromkeys(r["max_res"] for r in mine):
         by = {r["workers"]: r for r in mine if r["max_res"] == max_res}
@@ -197,7 +197,7 @@ def ratios(rows: list[dict]) -> list[dict]:
              "reference_full_recipe": "reference DataLoader deit full CPU recipe"}
     for key in sorted({(r["max_res"], r["workers"]) for r in rows}, key=str):
         by = {r["loader"].split(" (")[0]: r for r in rows if (r["max_res"], r["workers"]) == key}
-        mine = by.get("fastdeit FastLoader", {})
+        mine = by.get("fastdeit CpuLoader", {})
         entry = {"max_res": key[0], "workers": key[1]}
         for short, peer in peers.items():
             other = by.get(peer, {})
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"machine": describe_machine(), "command": cmd,
               "task": f"RandomResizedCrop 224 bicubic + flip -> uint8 batches of {BATCH}",
               "region_decode": REGION_DECODE_AVAILABLE, "rows": [], "contention": []}
-    mine = "fastdeit FastLoader (threads, " + ("region decode)" if REGION_DECODE_AVAILABLE else "full decode)")
+    mine = "fastdeit CpuLoader (threads, " + ("region decode)" if REGION_DECODE_AVAILABLE else "full decode)")
     with tempfile.TemporaryDirectory() as tmp:
         sets = [(Path(args.data), None, "given")] if args.data else [
             (*make_data(Path(tmp), args.images, m), m) for m in args.max_res
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> dict:
             for w in args.workers:
                 loaders = {mine: fastdeit_epochs(beton, w)}
                 if args.decode_ab and REGION_DECODE_AVAILABLE:
-                    loaders["fastdeit FastLoader full decode (threads)"] = fastdeit_epochs(beton, w, False)
+                    loaders["fastdeit CpuLoader full decode (threads)"] = fastdeit_epochs(beton, w, False)
                 loaders["FFCV Loader (workers)"] = ffcv_epochs(beton, w)
                 if folder is not None and not args.no_reference:
                     loaders["reference DataLoader RRC+flip (workers)"] = reference_epochs(folder, w, False)

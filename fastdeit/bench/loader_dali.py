@@ -26,7 +26,7 @@ import torch
 
 from fastdeit.bench.machine import describe_machine
 from fastdeit.data.beton import BetonReader, BetonWriter
-from fastdeit.data.loader import FastLoader
+from fastdeit.data.loader import CpuLoader
 from fastdeit.data.plan import PlanConfig
 from fastdeit.data.sample_images import photo_crops
 
@@ -45,7 +45,7 @@ def epoch_rate(loader, sync: bool) -> float:
     """images/s of one whole epoch of `loader`, the device's work included.
 
     DaliLoader keeps decoding into the next epoch; those batches are drained off the clock, so
-    that every timed epoch starts empty (as FastLoader's do) and no loader decodes while another
+    that every timed epoch starts empty (as CpuLoader's do) and no loader decodes while another
     one is timed.
     """
     done, t0 = 0, time.perf_counter()
@@ -76,7 +76,7 @@ def run(
     work_dir: str | os.PathLike | None = None,
     echo: Callable[[str], None] | None = print,
 ) -> dict:
-    """Time DaliLoader (and FastLoader) and return {settings, machine, rows: [...]}.
+    """Time DaliLoader (and CpuLoader) and return {settings, machine, rows: [...]}.
 
     data: an existing .beton (then `max_res`, `images` are not used), else generated files.
     device: "cuda" (DALI mixed decode, hw_decoder_load swept) or "cpu" (the DALI CPU twin).
@@ -120,7 +120,7 @@ def run(
                     hw_decoder_load=0.65 if load is None else load,
                 )
             if include_cpu:
-                loaders[("fastdeit FastLoader (threads)", None)] = FastLoader(
+                loaders[("fastdeit CpuLoader (threads)", None)] = CpuLoader(
                     reader, cfg, threads=threads, prefetch=2, device=device)
             rates: dict[tuple, list[float]] = {k: [] for k in loaders}
             for loader in loaders.values():  # warm-up

@@ -323,5 +323,3 @@ def _shutdown(producer: list, slots: SlotPool, decoder: CpuDecoder) -> None:
         producer[0].stop(slots)
     decoder.close()
 
-
-FastLoader = CpuLoader  # the former name, still used by fastdeit/bench (owned elsewhere)

@@ -13,7 +13,7 @@ def test_decode_ab_times_fastdeit_with_region_and_whole_image_decoding():
                    "--no-reference", "--decode-ab", "--json", ""])
     rows = {r["loader"]: r for r in result["rows"]}
     assert result["region_decode"] is True
-    for name in ("fastdeit FastLoader (threads, region decode)", "fastdeit FastLoader full decode (threads)"):
+    for name in ("fastdeit CpuLoader (threads, region decode)", "fastdeit CpuLoader full decode (threads)"):
         assert rows[name]["img_per_s"] > 0
     assert result["ratios"][0]["rate_vs_ffcv"] is None or result["ratios"][0]["rate_vs_ffcv"] > 0
 

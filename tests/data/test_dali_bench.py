@@ -28,7 +28,7 @@ def test_tiny_cpu_run_writes_side_by_side_rows(tmp_path, capsys):
     load_script().main(["--device", "cpu", "--tiny", "--threads", "2", "--json", str(out)])
     result = json.loads(out.read_text())
     loaders = {row["loader"] for row in result["rows"]}
-    assert loaders == {"fastdeit DaliLoader (DALI CPU twin)", "fastdeit FastLoader (threads)"}
+    assert loaders == {"fastdeit DaliLoader (DALI CPU twin)", "fastdeit CpuLoader (threads)"}
     for row in result["rows"]:
         assert row["max_res"] == 256 and row["img_per_s"] > 0 and row["workers"] == 2
         assert row["hw_decoder_load"] is None  # no hardware decoder on the CPU twin
