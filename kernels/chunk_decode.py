@@ -88,8 +88,17 @@ def _decode_row(buf, off, size, width, height, is_jpeg, top, left, ch, cw, flip,
             return ERR_RAW_SIZE
         if not (0 <= left and 0 < cw and left + cw <= width and 0 <= top and 0 < ch and top + ch <= height):
             return ERR_BOX
+        # the crop alone, copied out of the (read-only) mapped bytes into the writable decode
+        # buffer, as the reference's np.ascontiguousarray(crop): _resize_into then sees the same
+        # array type on both paths (numba failed to type a read-only source here on a cold cache)
         src = data.reshape((height, width, 3))
-        _resize_into(src, -top, -left, ch, cw, 0.0, float(np.float32(cw)), 0.0, float(np.float32(ch)),
+        rows, cols = np.int64(ch), np.int64(cw)
+        crop = decode_buf[: rows * cols * 3].reshape((rows, cols, 3))
+        for y in range(rows):
+            for x in range(cols):
+                for c in range(3):
+                    crop[y, x, c] = src[top + y, left + x, c]
+        _resize_into(crop, 0, 0, ch, cw, 0.0, float(np.float32(cw)), 0.0, float(np.float32(ch)),
                      out, flip, resize_buf)
         return ERR_NONE
     f = dct_factor(ch, cw, out.shape[0], out.shape[1], height, width) if dct_scaling else 1

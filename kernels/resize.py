@@ -234,6 +234,8 @@ def resize_crop(
     x0, y0, x1, y1 = (np.float32(v) for v in box)
     if not (0 <= x0 < x1 <= full_w and 0 <= y0 < y1 <= full_h):
         raise ValueError(f"box {box} outside the {full_w}x{full_h} image")
+    if not src.flags.writeable:  # one compiled variant only (a read-only one mis-types in numba 0.68)
+        src = src.copy()
     # Pillow computes the box extent in float32, then the scale in double.
     _resize_into(
         src, oy, ox, full_h, full_w, float(x0), float(x1 - x0), float(y0), float(y1 - y0), out,

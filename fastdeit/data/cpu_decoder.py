@@ -104,13 +104,17 @@ class _SampleTable:
     def __init__(self, source: SampleSource) -> None:
         self.source = source
         self.mapped = all(hasattr(source, a) for a in ("buffer", "offsets", "sizes"))
-        self.widths = np.ascontiguousarray(source.widths, dtype=np.int64)
-        self.heights = np.ascontiguousarray(source.heights, dtype=np.int64)
-        self.is_jpeg = np.ascontiguousarray(source.is_jpeg, dtype=np.bool_)
+        # One array type per argument of the compiled kernel, whatever the source: the bytes
+        # read-only, every table writable (copies). numba 0.68 mis-types a callee when one
+        # process compiles it for both a read-only and a writable array of the same kind
+        # ("Cannot modify readonly array" on a cold cache), so no second variant is ever made.
+        self.widths = np.array(source.widths, dtype=np.int64)
+        self.heights = np.array(source.heights, dtype=np.int64)
+        self.is_jpeg = np.array(source.is_jpeg, dtype=np.bool_)
         if self.mapped:
-            self.buffer = source.buffer
-            self.offsets = np.ascontiguousarray(source.offsets, dtype=np.int64)
-            self.sizes = np.ascontiguousarray(source.sizes, dtype=np.int64)
+            self.buffer = _read_only(np.asarray(source.buffer, dtype=np.uint8).reshape(-1))
+            self.offsets = np.array(source.offsets, dtype=np.int64)
+            self.sizes = np.array(source.sizes, dtype=np.int64)
         self.max_pixels = int((self.widths * self.heights).max()) if len(self.widths) else 1
         self.max_height = int(self.heights.max()) if len(self.heights) else 1
 
@@ -121,8 +125,21 @@ class _SampleTable:
         parts = [np.asarray(self.source.image_bytes(int(i)), dtype=np.uint8).reshape(-1) for i in idx]
         sizes = np.array([p.size for p in parts], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        table = (np.concatenate(parts), offsets, sizes, self.widths[idx], self.heights[idx], self.is_jpeg[idx])
+        table = (_read_only(np.concatenate(parts)), offsets, sizes, self.widths[idx], self.heights[idx],
+                 self.is_jpeg[idx])
         return table, np.arange(len(idx), dtype=np.int64)
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view of `a` (the kernel's byte buffer is always typed read-only)."""
+    view = a.view()
+    view.setflags(write=False)
+    return view
+
+
+def _writable(a: np.ndarray) -> np.ndarray:
+    """`a`, or a writable copy of it (the kernel's tables are always typed writable)."""
+    return a if a.flags.writeable else a.copy()
 
 
 def dct_factor(crop_h: int, crop_w: int, out_h: int, out_w: int, height: int, width: int) -> int:
@@ -281,7 +298,8 @@ class CpuDecoder:
         resize_buf = _thread_buffer("resize", (self._table.max_pixels + self._table.max_height * side) * 3)
         message = _thread_buffer("message", chunk_decode.MESSAGE_BYTES, least=0)
         code, k = chunk_decode.decode_chunk(
-            buf, offsets, sizes, widths, heights, is_jpeg, samples, plan.crop[a:b], plan.flip[a:b],
+            buf, offsets, sizes, widths, heights, is_jpeg, _writable(samples), _writable(plan.crop[a:b]),
+            _writable(plan.flip[a:b]),
             out[a:b], self.dct_scaling, decode_buf, resize_buf, message,
         )
         if code != chunk_decode.ERR_NONE:
