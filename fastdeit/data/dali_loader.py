@@ -21,12 +21,12 @@ import torch
 from fastdeit.data.cpu_decoder import SampleSource
 from fastdeit.data.dali_pipeline import DaliDecoder, DaliSettings, check_decode_device, require_dali
 from fastdeit.data.loader import Batch
-from fastdeit.data.plan import Plan, PlanConfig
-from fastdeit.data.plan_stream import PlanStream
+from fastdeit.data.plan import PlanConfig
+from fastdeit.data.plan_stream import FollowsPlanStream, PlanStream
 from fastdeit.data.stall_clock import StallClock
 
 
-class DaliLoader:
+class DaliLoader(FollowsPlanStream):
     """Iterate to get this rank's `Batch`es of the current epoch (same interface as CpuLoader).
 
     reader: a BetonReader. threads: DALI CPU threads (the whole decode on the twin; Huffman
@@ -71,41 +71,6 @@ class DaliLoader:
             self.device = torch.device("cuda", device_id)
         self.decoder = DaliDecoder(reader, plan_cfg.img_size, self.local_batch, settings, device_id)
         self.stall_clock = StallClock()  # blocking waits, timed apart (fastdeit bench e2e)
-
-    # -- the stream, read here, moved only through these methods --------------------------------
-
-    def __len__(self) -> int:
-        """Steps (batches) per epoch."""
-        return self.stream.steps
-
-    @property
-    def epoch(self) -> int:
-        return self.stream.epoch
-
-    @property
-    def step(self) -> int:
-        """The next step to yield."""
-        return self.stream.step
-
-    def set_epoch(self, epoch: int) -> None:
-        """Start `epoch` from its first step at the next iteration."""
-        self.stream.seek(epoch, 0)
-
-    def seek(self, epoch: int, step: int) -> None:
-        """Yield (epoch, step) next: the plan makes any step of any epoch directly addressable."""
-        self.stream.seek(epoch, step)
-
-    def plan(self, epoch: int, step: int) -> Plan:
-        """The plan of this rank's rows of global step `step` of `epoch`."""
-        return self.stream.plan(epoch, step)
-
-    def state_dict(self) -> dict:
-        """Where the stream stands (the same state as CpuLoader's: either loader resumes it)."""
-        return self.stream.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        """Continue exactly where `state` was taken; refuses a state from another stream."""
-        self.stream.load_state_dict(state)
 
     # -- iteration -----------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from fastdeit.data.batch_slots import Slot, SlotPool
 from fastdeit.data.cpu_decoder import CpuDecoder, SampleSource
 from fastdeit.data.gil import DEFAULT_DECODE_SWITCH_INTERVAL, switch_interval_at_most
 from fastdeit.data.plan import Plan, PlanConfig
-from fastdeit.data.plan_stream import STATE_VERSION, PlanStream, too_few_images  # noqa: F401  (re-exported)
+from fastdeit.data.plan_stream import STATE_VERSION, FollowsPlanStream, PlanStream, too_few_images  # noqa: F401  (re-exported)
 from fastdeit.data.stall_clock import StallClock
 
 _POLL_S = 0.05  # how often a blocked producer looks whether it was told to stop
@@ -157,7 +157,7 @@ def _produce(stream: PlanStream, decoder: CpuDecoder, slots: SlotPool, labels: n
             ready.put(_Failure(err))
 
 
-class CpuLoader:
+class CpuLoader(FollowsPlanStream):
     """Iterate to get this rank's `Batch`es of the current epoch; see the module docstring.
 
     reader: a BetonReader (or any SampleSource with `labels` and `fingerprint`).
@@ -210,41 +210,6 @@ class CpuLoader:
         self._producer: _Producer | None = None
         self._finalizer = weakref.finalize(self, _shutdown, [None], self.slots, self.decoder)
         self.stall_clock = StallClock()  # the consumer's blocking waits, timed apart (fastdeit bench e2e)
-
-    def __len__(self) -> int:
-        """Steps (batches) per epoch."""
-        return self.stream.steps
-
-    # -- the stream, read here, moved only through these methods --------------------------------
-
-    @property
-    def epoch(self) -> int:
-        return self.stream.epoch
-
-    @property
-    def step(self) -> int:
-        """The next step to yield."""
-        return self.stream.step
-
-    def set_epoch(self, epoch: int) -> None:
-        """Start `epoch` from its first step at the next iteration."""
-        self.stream.seek(epoch, 0)
-
-    def seek(self, epoch: int, step: int) -> None:
-        """Yield (epoch, step) next: the plan makes any step of any epoch directly addressable."""
-        self.stream.seek(epoch, step)
-
-    def plan(self, epoch: int, step: int) -> Plan:
-        """The plan of this rank's rows of global step `step` of `epoch`."""
-        return self.stream.plan(epoch, step)
-
-    def state_dict(self) -> dict:
-        """Where the stream stands (PlanStream.state_dict)."""
-        return self.stream.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        """Continue exactly where `state` was taken; refuses a state from another stream."""
-        self.stream.load_state_dict(state)
 
     # -- iteration -----------------------------------------------------------------------------
 

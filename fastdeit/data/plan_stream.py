@@ -165,3 +165,43 @@ def too_few_images(n_images: int, global_batch: int, epoch_multiple: int, mix_gr
     return (f"{n_images} images give no step of data.global_batch = {global_batch}: an epoch uses "
             f"floor(N / {epoch_multiple}) * {epoch_multiple} = {used} of them (deit's RASampler); "
             + (f"{fix}, or {more}" if fix else more))
+
+
+class FollowsPlanStream:
+    """What a loader driven by a PlanStream (`self.stream`) exposes of it: the cursor is read here
+    and moved only through these methods, so no object writes another's epoch or step."""
+
+    stream: PlanStream
+
+    def __len__(self) -> int:
+        """Steps (batches) per epoch."""
+        return self.stream.steps
+
+    @property
+    def epoch(self) -> int:
+        return self.stream.epoch
+
+    @property
+    def step(self) -> int:
+        """The next step to yield."""
+        return self.stream.step
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start `epoch` from its first step at the next iteration."""
+        self.stream.seek(epoch, 0)
+
+    def seek(self, epoch: int, step: int) -> None:
+        """Yield (epoch, step) next: the plan makes any step of any epoch directly addressable."""
+        self.stream.seek(epoch, step)
+
+    def plan(self, epoch: int, step: int) -> Plan:
+        """The plan of this rank's rows of global step `step` of `epoch`."""
+        return self.stream.plan(epoch, step)
+
+    def state_dict(self) -> dict:
+        """Where the stream stands (PlanStream.state_dict; the CPU and DALI loaders resume each other's)."""
+        return self.stream.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue exactly where `state` was taken; refuses a state from another stream."""
+        self.stream.load_state_dict(state)
