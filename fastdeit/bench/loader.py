@@ -13,7 +13,9 @@ longest side <= --max-res.
 
 Numbers are the median images/s of --rounds whole epochs per loader, the loaders interleaved
 round by round (a shared machine's load then hits all alike), after one warm-up epoch each
-(numba compilation, worker start-up, page cache).
+(numba compilation, worker start-up, page cache). Every timed epoch starts from an empty
+pipeline: fastdeit's producer would otherwise decode the next epoch's first batches during the
+other loaders' rounds, outside any clock (FFCV's and the DataLoader's epochs start empty too).
 """
 
 from __future__ import annotations
@@ -63,10 +65,13 @@ def make_data(root: Path, n: int, max_res: int) -> tuple[Path, Path]:
 class Epochs:
     """A loader's epochs, with the worker processes whose CPU time counts (DataLoader)."""
 
-    def __init__(self, make_iter, loader=None, decode_threads=None) -> None:
+    def __init__(self, make_iter, loader=None, decode_threads=None, start_empty=None) -> None:
         self.make_iter = make_iter
         self.loader = loader
         self.decode_threads = decode_threads  # fastdeit: its decode threads' native ids
+        # fastdeit: drops the batches its producer decoded ahead (during the other loaders' rounds),
+        # so that every timed epoch starts from an empty pipeline, as FFCV's and the DataLoader's do
+        self.start_empty = start_empty or (lambda: None)
 
     def worker_pids(self) -> list[int]:
         it = getattr(self.loader, "_iterator", None)  # persistent DataLoader workers
@@ -107,6 +112,7 @@ def epoch_rate(epochs: Epochs) -> tuple[float, float, float]:
     core per thread, which a shared machine (other users, autogroup scheduling) does not give.
     """
     done = 0
+    epochs.start_empty()
     pids = epochs.worker_pids()
     tids = epochs.decode_threads() if epochs.decode_threads else []
     d0 = loader_contention.run_delay(tids)
@@ -124,7 +130,8 @@ def fastdeit_epochs(beton: Path, threads: int, region_decode: bool = True):
     cfg = PlanConfig(img_size=224, global_batch=BATCH, mix_group=64, repeated_aug=1, epoch_multiple=1)
     loader = CpuLoader(reader, cfg, seed=0, threads=threads, prefetch=2, region_decode=region_decode)
     pool = loader.decoder._pool  # its threads start with the first batch
-    return Epochs(lambda: iter(loader), loader, decode_threads=lambda: [t.native_id for t in pool._threads])
+    return Epochs(lambda: iter(loader), loader, decode_threads=lambda: [t.native_id for t in pool._threads],
+                  start_empty=loader.stop_prefetching)
 
 
 def thread_scaling(rows: list[dict]) -> list[dict]:
@@ -293,8 +300,10 @@ def main(argv: list[str] | None = None) -> dict:
                 del loaders
                 gc.collect()  # the loaders' threads and mappings go now, while the interpreter is whole
             if not args.no_contention:
+                contended = fastdeit_epochs(beton, 1)
                 c = {"max_res": max_res, "threads": 1,
-                     **loader_contention.measure(fastdeit_epochs(beton, 1).make_iter, BATCH, args.rounds)}
+                     **loader_contention.measure(contended, BATCH, args.rounds)}
+                contended.close()
                 result["contention"].append(c)
                 print(f"max_res {max_res!s:>5}  1 thread   main-thread contention: loader img/s busy/idle main "
                       f"{c['loader_rate_ratio']} (worst {c['loader_rate_ratio_worst']}), main-thread Python "

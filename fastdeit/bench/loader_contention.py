@@ -29,7 +29,7 @@ from collections.abc import Callable
 import numpy as np
 
 WORK_FRACTION = 0.7  # the main thread's Python work per batch, as a share of the loader's time per batch
-MIN_IMAGES = 2048  # per measurement: whole epochs until at least this many images (short epochs are noisy)
+MIN_IMAGES = 4096  # per measurement: whole epochs until at least this many images (short ones are noisy)
 
 
 class _Launch:
@@ -80,45 +80,53 @@ def main_alone(iterations: int) -> tuple[float, float]:
     return iterations / wall, iterations / (wall - (run_delay(me) - d0))
 
 
-def loader_epoch(make_iter: Callable, work_per_batch: int, min_images: int = MIN_IMAGES
+def loader_epoch(epochs, work_per_batch: int, min_images: int = MIN_IMAGES
                  ) -> tuple[float, float, float, float]:
     """Over whole epochs (at least `min_images` images): img/s, the main thread's iterations/s
     while working, and both net of the time the decode threads (for img/s) or the main thread
-    (for iterations/s) waited for a CPU."""
+    (for iterations/s) waited for a CPU.
+
+    The pipeline starts empty (`epochs.start_empty()`), and the loader's clock stops when the last
+    batch arrives: the main thread's work on that batch is not the loader's time (counting it
+    would charge the loader 70% of a batch per measurement).
+    """
     me = [threading.get_native_id()]
     images, batches, worked, main_wait = 0, 0, 0.0, 0.0
+    epochs.start_empty()
     decoders = decode_threads()
     d0, t0 = run_delay(decoders), time.perf_counter()
     while images < max(min_images, 1):
-        for batch in make_iter():
+        for batch in epochs.make_iter():
             images += len(batch.images)
             batches += 1
+            last, last_wait = time.perf_counter(), run_delay(decoders)
             if work_per_batch:
                 m0, w0 = run_delay(me), time.perf_counter()
                 python_work(work_per_batch)
                 worked += time.perf_counter() - w0
                 main_wait += run_delay(me) - m0
-    wall = time.perf_counter() - t0
+    wall = last - t0
     # with 1 decode thread (idle ones of other loaders add nothing), its wait is the loader's
-    decode_wait = run_delay(decoders) - d0
+    decode_wait = last_wait - d0
     main = (work_per_batch * batches / worked) if worked else float("nan")
     main_net = (work_per_batch * batches / (worked - main_wait)) if worked else float("nan")
     return images / wall, main, images / (wall - decode_wait), main_net
 
 
-def measure(make_iter: Callable, batch: int, rounds: int) -> dict:
-    """The contention figures for the loader whose epochs `make_iter()` yields (batches of `batch`)."""
-    loader_epoch(make_iter, 0, min_images=1)  # warm-up: compilation, page cache
+def measure(epochs, batch: int, rounds: int) -> dict:
+    """The contention figures for the loader whose epochs `epochs.make_iter()` yields (batches of
+    `batch`; `epochs.start_empty()` drops what it prefetched)."""
+    loader_epoch(epochs, 0, min_images=1)  # warm-up: compilation, page cache
     speed = main_alone(200_000)[1]
-    rate = loader_epoch(make_iter, 0)[2]
+    rate = loader_epoch(epochs, 0)[2]
     work = int(WORK_FRACTION * batch / rate * speed)
     # each entry: (wall clock, net of the wait for a CPU)
     alone_main, alone_loader, both_loader, both_main = [], [], [], []
     for _ in range(rounds):  # interleaved: load changes on a shared machine hit all alike
-        alone_main.append(main_alone(work * 8))
-        rate, _, rate_net, _ = loader_epoch(make_iter, 0)
+        alone_main.append(main_alone(work * -(-MIN_IMAGES // batch)))  # as long as the work in `both`
+        rate, _, rate_net, _ = loader_epoch(epochs, 0)
         alone_loader.append((rate, rate_net))
-        rate, main, rate_net, main_net = loader_epoch(make_iter, work)
+        rate, main, rate_net, main_net = loader_epoch(epochs, work)
         both_loader.append((rate, rate_net))
         both_main.append((main, main_net))
     out: dict = {"work_iterations_per_batch": work}

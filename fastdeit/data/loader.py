@@ -221,13 +221,16 @@ class CpuLoader(FollowsPlanStream):
         """The running producer if it is about to deliver `key`, else a new one from `key`."""
         if self._producer is not None and self._producer.next_key == key:
             return self._producer
-        self._stop_producer()
+        self.stop_prefetching()
         self._producer = _Producer(self.stream, self.decoder, self.slots, self._labels, key, self._ahead)
         self._finalizer.detach()
         self._finalizer = weakref.finalize(self, _shutdown, [self._producer], self.slots, self.decoder)
         return self._producer
 
-    def _stop_producer(self) -> None:
+    def stop_prefetching(self) -> None:
+        """Stop decoding ahead and drop what was prefetched; the next iteration starts from the
+        stream's cursor with an empty pipeline. Benchmarks call it so that a timed epoch gets no
+        batches decoded before its clock started (training never needs it)."""
         if self._producer is not None:
             self._producer.stop(self.slots)
             self._producer = None
@@ -252,7 +255,7 @@ class CpuLoader(FollowsPlanStream):
                 if filling is not None:
                     filling.settle()
                     self.slots.release(filling.slot)
-                self._stop_producer()  # restart from the cursor at the next iteration
+                self.stop_prefetching()  # restart from the cursor at the next iteration
                 raise
             batch = self._hand_over(filling)
             self.stream.handed_out(epoch, step)
@@ -279,7 +282,7 @@ class CpuLoader(FollowsPlanStream):
 
     def close(self) -> None:
         """Stop the producer and the decode threads."""
-        self._stop_producer()
+        self.stop_prefetching()
         self._finalizer()
 
 

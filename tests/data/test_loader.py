@@ -177,13 +177,13 @@ def test_plans_are_built_off_the_main_thread_and_the_next_epoch_is_prefetched(be
     import fastdeit.data.plan_stream as plan_stream
 
     built = []  # (thread name, epoch, step) of every plan the loader builds
-    real = plan_stream.make_plan
+    real = plan_stream.make_plans
 
-    def recording(cfg, seed, epoch, step, *args):
-        built.append((threading.current_thread().name, epoch, step))
-        return real(cfg, seed, epoch, step, *args)
+    def recording(cfg, seed, epoch, steps, *args):
+        built.extend((threading.current_thread().name, epoch, step) for step in steps)
+        return real(cfg, seed, epoch, steps, *args)
 
-    monkeypatch.setattr(plan_stream, "make_plan", recording)
+    monkeypatch.setattr(plan_stream, "make_plans", recording)
     loader = CpuLoader(beton, CFG, seed=3, threads=2, prefetch=1)
     first = [b.positions.copy() for b in loader]  # all of epoch 0
     deadline = time.monotonic() + 30

@@ -22,6 +22,7 @@ from fastdeit.data.plan import (
     PlanConfig,
     epoch_length,
     make_plan,
+    make_plans,
     rrc_boxes,
     sample_indices,
     steps_per_epoch,
@@ -103,6 +104,10 @@ def test_copies_of_an_image_land_in_distinct_groups_of_the_same_step():
     assert checked >= 2 * 340  # 1024 = 341 * 3 + 1: one triple straddles the two steps
 
 
+PLAN_FIELDS = ("positions", "indices", "crop", "flip", "ra_op", "ra_apply", "ra_magnitude", "erase",
+               "erase_box", "erase_seed", "mix_mode", "mix_lam", "mix_box")
+
+
 def test_plan_is_pure_and_independent_of_how_groups_are_split():
     cfg = small_cfg()
     w, h = sizes(1000)
@@ -111,11 +116,26 @@ def test_plan_is_pure_and_independent_of_how_groups_are_split():
     parts = [make_plan(cfg, 3, 5, 2, w, h, groups=g) for g in ([0, 1, 2, 3], [4, 5, 6, 7],
                                                                list(range(8, 16)))]
     assert full.version == PLAN_VERSION and len(full) == 256
-    for field in ("positions", "indices", "crop", "flip", "ra_op", "ra_apply", "ra_magnitude",
-                  "erase", "erase_box", "erase_seed", "mix_mode", "mix_lam", "mix_box"):
+    for field in PLAN_FIELDS:
         a = getattr(full, field)
         assert np.array_equal(a, getattr(again, field)), field
         assert np.array_equal(a, np.concatenate([getattr(p, field) for p in parts])), field
+
+
+def test_plans_made_in_a_block_equal_the_plans_made_one_by_one():
+    """PlanStream plans 8 steps in one vectorised call: no value may depend on the block."""
+    cfg = small_cfg()
+    w, h = sizes(3000)
+    for groups in (None, [5, 6, 7]):
+        block = make_plans(cfg, 3, 4, range(2, 10), w, h, groups)
+        assert [p.step for p in block] == list(range(2, 10))
+        for p in block:
+            alone = make_plan(cfg, 3, 4, p.step, w, h, groups)
+            for field in PLAN_FIELDS:
+                a, b = getattr(p, field), getattr(alone, field)
+                assert a.dtype == b.dtype and a.flags.c_contiguous and np.array_equal(a, b), (p.step, field)
+    with pytest.raises(ValueError, match="step 11 outside"):
+        make_plans(cfg, 3, 4, [0, 11], w, h)
 
 
 def test_partner_is_the_group_reversed():

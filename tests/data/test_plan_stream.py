@@ -29,6 +29,24 @@ def test_plans_are_the_plan_functions_of_this_ranks_groups():
         assert np.array_equal(second.mix_lam, ref.mix_lam[2:])
 
 
+def test_plans_do_not_depend_on_the_order_they_are_asked_for():
+    """The stream plans blocks of steps ahead and keeps them: jumping around, going back or
+    asking from several threads must still give each (epoch, step) its own plan."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    CFG2 = PlanConfig(img_size=32, global_batch=32, mix_group=16, epoch_multiple=16)
+    s = PlanStream(CFG2, 3, WIDTHS, HEIGHTS, "abc", 1, 2)
+    assert s.steps == 6
+    keys = [(0, 0), (0, 1), (0, 5), (0, 2), (1, 3), (0, 3), (0, 3), (1, 4), (1, 0), (0, 4)]
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(lambda k: s.plan(*k), keys * 3))
+    for (epoch, step), plan in zip(keys * 3, got):
+        ref = make_plan(CFG2, 3, epoch, step, WIDTHS, HEIGHTS, s.groups)
+        assert (plan.epoch, plan.step) == (epoch, step)
+        assert np.array_equal(plan.positions, ref.positions) and np.array_equal(plan.crop, ref.crop)
+        assert np.array_equal(plan.mix_lam, ref.mix_lam) and np.array_equal(plan.erase_seed, ref.erase_seed)
+
+
 def test_the_stream_runs_on_across_epochs():
     s = stream()
     keys = s.keys_from(1, 1)
