@@ -248,6 +248,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--decode-ab", action="store_true",
                     help="also time fastdeit decoding whole JPEGs (simplejpeg), beside region decoding")
+    ap.add_argument("--contention-rounds", type=int, default=None,
+                    help="rounds of the contention figures (default: --rounds); each round is a few seconds, "
+                         "and a shared machine's single-thread speed swings by a third from one second to the next")
     ap.add_argument("--no-contention", action="store_true",
                     help="skip the main-thread contention figures (fastdeit, 1 decode thread)")
     ap.add_argument("--json", default="benchmarks/results/loader_cpu.json")
@@ -302,7 +305,7 @@ def main(argv: list[str] | None = None) -> dict:
             if not args.no_contention:
                 contended = fastdeit_epochs(beton, 1)
                 c = {"max_res": max_res, "threads": 1,
-                     **loader_contention.measure(contended, BATCH, args.rounds)}
+                     **loader_contention.measure(contended, BATCH, args.contention_rounds or args.rounds)}
                 contended.close()
                 result["contention"].append(c)
                 print(f"max_res {max_res!s:>5}  1 thread   main-thread contention: loader img/s busy/idle main "
