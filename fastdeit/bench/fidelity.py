@@ -11,6 +11,7 @@ view-plan loader against `reference`, and the stage-by-stage statistics of the s
 from __future__ import annotations
 
 import json
+import sys
 import math
 import tempfile
 import time
@@ -82,16 +83,46 @@ def run_config(settings: FidelitySettings, data: Any, loader: str, seed: int, ou
 
 
 def train_once(settings: FidelitySettings, data: Any, loader: str, seed: int, out: Path) -> dict[str, Any]:
-    """One training run; returns final top-1, EMA top-1, the eval curve and the wall time."""
+    """One training run; returns final top-1, EMA top-1, the eval curve and the wall time.
+
+    A run directory left by a stopped series (it holds a checkpoint) is resumed, not refused.
+    """
     from fastdeit.train.loop import train
 
     config = run_config(settings, data, loader, seed, out)
     t0 = time.perf_counter()
-    final = train(config, preset=settings.preset)
+    final = train(config, preset=settings.preset, resume=(out / "checkpoint.pt").exists())
     seconds = time.perf_counter() - t0
+    curve = eval_curve(out / "metrics.jsonl")
+    if "top1" not in final and curve:  # it had finished before the stop: its last evaluation
+        final = {"top1": curve[-1].get("top1"), "ema": {"top1": curve[-1].get("ema_top1")}}
     return {"loader": loader, "seed": seed, "top1": final.get("top1"),
             "ema_top1": final.get("ema", {}).get("top1"), "seconds": round(seconds, 1),
-            "curve": eval_curve(out / "metrics.jsonl")}
+            "curve": curve, "settings": series_key(settings)}
+
+
+def series_key(settings: FidelitySettings) -> dict[str, Any]:
+    """What makes two runs of one (loader, seed) the same run: a series in `--out` reuses a
+    recorded run only when these match."""
+    return {"dataset": settings.dataset, "preset": settings.preset, "epochs": settings.epochs,
+            "max_steps": settings.max_steps, "overrides": list(settings.overrides)}
+
+
+def recorded_runs(root: Path, settings: FidelitySettings) -> dict[tuple[str, int], dict[str, Any]]:
+    """The finished runs of this series already in root/runs.jsonl, by (loader, seed)."""
+    path = root / "runs.jsonl"
+    if not path.exists():
+        return {}
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a line torn by a crash: that run is trained again
+            print(f"fidelity: {path} line {number} is not JSON; ignored", file=sys.stderr)
+            continue
+        if rec.get("settings") == series_key(settings):
+            done[(rec["loader"], int(rec["seed"]))] = rec
+    return done
 
 
 def eval_curve(path: Path) -> list[dict[str, Any]]:
@@ -157,8 +188,16 @@ def run(settings: FidelitySettings) -> dict[str, Any]:
         return result
     with tempfile.TemporaryDirectory(prefix="fastdeit-fidelity-") as tmp:
         root = Path(settings.out) if settings.out else Path(tmp)
+        done = recorded_runs(root, settings)
+        reused = [key for key in done if key[0] in settings.loaders and key[1] in settings.seeds]
+        if reused:
+            print(f"fidelity: {len(reused)} finished run(s) of this series reused from {root / 'runs.jsonl'}",
+                  file=sys.stderr)
         for seed in settings.seeds:  # seed-major: a stopped run still has every loader for its seeds
             for loader in settings.loaders:
+                if (loader, seed) in done:
+                    runs.append(done[(loader, seed)])
+                    continue
                 runs.append(train_once(settings, data, loader, seed, root / f"{loader}_s{seed}"))
                 if settings.out:  # kept as it goes: a long series stopped midway keeps its runs
                     with open(root / "runs.jsonl", "a") as f:

@@ -182,7 +182,8 @@ def add_fidelity_arguments(p) -> None:
     g.add_argument("--epochs", type=int, default=0, help="`fidelity`: epochs per run (0 = the preset's)")
     g.add_argument("--loaders", default="reference,cpu,dali", help="`fidelity`: comma-separated loaders")
     g.add_argument("--stats-steps", type=int, default=20, help="`fidelity`: steps measured stage by stage")
-    g.add_argument("--out", help="`fidelity`: keep the run directories here")
+    g.add_argument("--out", help="`fidelity`: keep the run directories and runs.jsonl here; the same command "
+                   "run again reuses the finished runs and resumes a stopped one")
     g.add_argument("--no-train", action="store_true", help="`fidelity`: stage statistics and replay only")
 
 

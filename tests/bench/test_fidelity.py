@@ -190,3 +190,26 @@ def test_bench_fidelity_refuses_bad_arguments(tmp_path, monkeypatch):
     assert parse_seeds("3") == (0, 1, 2) and parse_seeds("1,3") == (1, 3)
     with pytest.raises(ValueError, match="--seeds"):
         parse_seeds("x")
+
+
+def test_a_stopped_series_continues_where_it_stopped(tmp_path, monkeypatch):
+    """A long series (`--out DIR`) run again reuses its finished runs and resumes the one that was
+    cut short, instead of refusing the directory or training everything again."""
+    from fastdeit.bench.fidelity import run
+
+    monkeypatch.setenv("FASTDEIT_CACHE", str(tmp_path / "cache"))
+    settings = dataclasses.replace(FidelitySettings.tiny(loaders=("reference", "cpu")), stats_steps=0,
+                                   out=str(tmp_path / "runs"))
+    first = run(settings)["runs"]
+    log = tmp_path / "runs" / "runs.jsonl"
+    lines = log.read_text().splitlines()
+    assert [json.loads(x)["loader"] for x in lines] == ["reference", "cpu"]
+    log.write_text(lines[0] + "\n" + '{"loader": "cpu", "se' + "\n")  # stopped while writing cpu's record
+    reference_metrics = tmp_path / "runs" / "reference_s0" / "metrics.jsonl"
+    before = reference_metrics.read_bytes()
+    again = run(settings)["runs"]
+    assert reference_metrics.read_bytes() == before  # reused, not trained again
+    assert again[0] == first[0]
+    assert again[1]["loader"] == "cpu" and again[1]["top1"] == pytest.approx(first[1]["top1"])
+    other = run(dataclasses.replace(settings, loaders=("reference",), max_steps=2))["runs"]
+    assert other[0]["settings"]["max_steps"] == 2  # another series' runs are not taken for these
