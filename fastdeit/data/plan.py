@@ -485,29 +485,17 @@ def make_plans(
     erase, erase_box, erase_seed = _erasing(cfg, seed, epoch, pos)
     group_ids = np.concatenate([step * cfg.n_groups + groups for step in steps])
     mix_mode, mix_lam, mix_box = _mixing(cfg, seed, epoch, group_ids)
+    per_sample = dict(positions=pos, indices=idx, crop=crop, flip=flip, ra_op=ra_op, ra_apply=ra_apply,
+                      ra_magnitude=ra_mag, erase=erase, erase_box=erase_box, erase_seed=erase_seed)
+    per_group = dict(mix_mode=mix_mode, mix_lam=mix_lam, mix_box=mix_box)
     n, g = groups.size * cfg.mix_group, groups.size
     plans = []
     for k, step in enumerate(steps):
         rows, grp = slice(k * n, (k + 1) * n), slice(k * g, (k + 1) * g)
         plans.append(Plan(
-            version=PLAN_VERSION,
-            epoch=int(epoch),
-            step=int(step),
-            img_size=cfg.img_size,
-            mix_group=cfg.mix_group,
-            groups=groups.copy(),
-            positions=pos[rows].copy(),
-            indices=idx[rows].copy(),
-            crop=crop[rows].copy(),
-            flip=flip[rows].copy(),
-            ra_op=ra_op[rows].copy(),
-            ra_apply=ra_apply[rows].copy(),
-            ra_magnitude=ra_mag[rows].copy(),
-            erase=erase[rows].copy(),
-            erase_box=erase_box[rows].copy(),
-            erase_seed=erase_seed[rows].copy(),
-            mix_mode=mix_mode[grp].copy(),
-            mix_lam=mix_lam[grp].copy(),
-            mix_box=mix_box[grp].copy(),
+            version=PLAN_VERSION, epoch=int(epoch), step=int(step), img_size=cfg.img_size,
+            mix_group=cfg.mix_group, groups=groups.copy(),
+            **{name: a[rows].copy() for name, a in per_sample.items()},
+            **{name: a[grp].copy() for name, a in per_group.items()},
         ))
     return plans
