@@ -32,6 +32,18 @@ def test_loader_bench_reports_main_thread_contention_and_thread_scaling():
     assert c["loader_rate_ratio_worst"] <= c["loader_rate_ratio"]
     (s,) = result["thread_scaling"]
     assert s["threads"] == 2 and s["img_per_s_over_1_thread"] > 0
+    rows = {(r["loader"].split(" (")[0], r["workers"]): r for r in result["rows"]}
+    one, two = rows[("fastdeit CpuLoader", 1)], rows[("fastdeit CpuLoader", 2)]
+    # one round: its ratio is the worst round's
+    assert s["img_per_s_over_1_thread_worst_round"] == round(two["rounds_img_per_s"][0] / one["rounds_img_per_s"][0], 2)
     assert s["img_per_s_over_1_thread_net_of_cpu_wait"] is None or s["img_per_s_over_1_thread_net_of_cpu_wait"] > 0
     mine = [r for r in result["rows"] if r["loader"].startswith("fastdeit")]
     assert all(r["img_per_s_net_of_cpu_wait"] >= r["img_per_s"] * 0.99 for r in mine)
+
+
+def test_worst_round_compares_round_k_with_round_k():
+    from fastdeit.bench.loader import worst_round
+
+    mine, other = {"r": [30.0, 20.0, 40.0]}, {"r": [10.0, 20.0, 10.0]}
+    assert worst_round(mine, other, "r") == 1.0  # not min(mine) / max(other) = 0.5
+    assert worst_round(mine, {"r": None}, "r") is None
