@@ -49,7 +49,7 @@ def measure(reader: BetonReader, cfg: PlanConfig, threads: int, interval: float 
             if time.perf_counter() - start >= seconds:
                 break
     elapsed = time.perf_counter() - start
-    loader.decoder.close()
+    loader.close()  # its producer and decode threads, now (not at interpreter exit)
     return {"switch_interval_ms": None if interval is None else interval * 1e3,
             "img_per_s": images / elapsed, "main_thread_ops_per_s": ops / elapsed}
 
@@ -65,8 +65,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     cfg = PlanConfig.from_configs(DataConfig(global_batch=64, img_size=224), AugmentConfig())
     with tempfile.TemporaryDirectory() as tmp:
-        reader = BetonReader(sample_beton(Path(tmp), 256, args.max_res))
-        list(CpuLoader(reader, cfg, threads=args.threads))  # warm the numba kernels
+        reader = BetonReader(sample_beton(Path(tmp) / "gil.beton", 256, args.max_res))
+        warm = CpuLoader(reader, cfg, threads=args.threads)
+        list(warm)  # the numba kernels compiled
+        warm.close()
         rows = []
         for _ in range(args.rounds):  # interleaved: both settings see the same machine load
             for label, interval in (("python default (5 ms)", None), ("fastdeit (0.5 ms)",
