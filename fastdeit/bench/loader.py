@@ -11,8 +11,9 @@ longest side <= --max-res.
     python benchmarks/bench_loader.py [--data FILE.beton]   (or: python -m fastdeit.bench.loader) [--images 512] [--max-res 256 512]
         [--rounds 3] [--workers 1 2] [--json benchmarks/results/loader_cpu.json]
 
-Numbers are the median images/s of --rounds whole epochs per loader, the loaders interleaved
-round by round (a shared machine's load then hits all alike), after one warm-up epoch each
+Numbers are the median images/s of --rounds whole epochs per loader, the loaders and thread counts
+interleaved round by round (a shared machine's load then hits all alike; the worst round compares
+round k with round k), after one warm-up epoch each
 (numba compilation, worker start-up, page cache). Every timed epoch starts from an empty
 pipeline: fastdeit's producer would otherwise decode the next epoch's first batches during the
 other loaders' rounds, outside any clock (FFCV's and the DataLoader's epochs start empty too).
