@@ -8,7 +8,8 @@ reads each sample's bytes straight from the memory-mapped file (offsets and size
 scale, decodes only the crop (and a margin) with the C extension's libjpeg-turbo decoder
 (called through its address: `DECODE_REGION_ADDRESS`, linked under the symbol name
 `fastdeit_decode_region` so that numba's on-disk cache stays valid), resizes Pillow-exactly with
-fastdeit.kernels.resize's kernel (the crop alone, as deit crops then resizes) and flips, into the rows of the batch buffer. Raw (non-JPEG)
+fastdeit.kernels.resize's kernel (the crop alone, as deit crops then resizes; passes in Pillow 13's
+order) and flips, into the rows of the batch buffer. Raw (non-JPEG)
 samples take the same loop without the decoder. Every float step is the reference path's, in the
 same order and precision, so the pixels are identical bit for bit.
 

@@ -6,7 +6,8 @@ fast loader's pixels those of the reference; a numba kernel does it straight int
 buffer (no PIL image objects, no RGB->RGBX copies) and releases the GIL so threads scale.
 
 The algorithm is Pillow's ImagingResample (libImaging/Resample.c): separable, horizontal pass
-first over only the rows the vertical pass needs, then vertical; bicubic filter a = -0.5 whose
+first over only the rows the vertical pass needs, then vertical, except where Pillow 13 runs the
+vertical pass first (`vertical_first`, python-pillow/Pillow#9549); bicubic filter a = -0.5 whose
 support widens with the downscale factor (antialiasing); coefficients normalised, converted to
 22-bit fixed point, accumulated in int32 with a rounding bias and clipped to 0..255 after each
 pass. The crop box is float32 as Pillow's is.
@@ -95,6 +96,20 @@ def _coeffs(in_size: int, in0: float, extent: float, out_size: int):
     return bounds, kk
 
 
+@numba.njit(cache=True, nogil=True)
+def vertical_first(in_h: int, in_w: int, out_h: int, out_w: int) -> bool:
+    """Whether Pillow 13 resizes an in_h x in_w image to out_h x out_w vertical pass first.
+
+    Its ImagingResample (python-pillow/Pillow#9549, read from the 13.0.0 binary and checked against
+    it on thousands of random sizes and boxes) does so when the height loses more than twice as many
+    pixels as the width: in_h - out_h > max(0, 2 * (in_w - out_w)), with the whole image's sizes
+    whatever the box. The order matters: the pass run first is rounded to 8 bits before the other
+    one reads it.
+    """
+    dy = in_h - out_h
+    return dy > 0 and dy > 2 * (in_w - out_w)
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _clip8(acc: int) -> np.uint8:
     # branchless (min/max) so that LLVM vectorises the loops around it
@@ -172,37 +187,79 @@ def _resize_into(src, oy, ox, in_h, in_w, box_x0, box_x_extent, box_y0, box_y_ex
     # flip: the horizontal pass lists its output columns back to front
     vs, vp = _padded(vb, vk, y_first, y_last, False)
     hs, hp = _padded(hb, hk, x_first, x_last, flip)
-    kv, kh = vp.shape[1], hp.shape[1]
+    if vertical_first(in_h, in_w, out_h, out_w):
+        _vertical_then_horizontal(src, oy, ox, y_first, x_first, rows, cols, vs, vp, hs, hp, out, scratch, half)
+    else:
+        _horizontal_then_vertical(src, oy, ox, y_first, x_first, rows, cols, vs, vp, hs, hp, out, scratch, half)
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _horizontal_then_vertical(src, oy, ox, y_first, x_first, rows, cols, vs, vp, hs, hp, out, scratch, half):
+    """Pillow's usual order: the horizontal pass over the rows the vertical pass reads, then vertical."""
+    out_h, out_w = out.shape[0], out.shape[1]
     n_src, n_tmp = cols * rows * 3, out_w * rows * 3
     if scratch.size < n_src + n_tmp:
         scratch = np.empty(n_src + n_tmp, dtype=np.uint8)
-    # Horizontal pass on the transposed crop, so that its inner loop runs over contiguous
-    # memory (vectorised) instead of gathering interleaved pixels; same sums, same result.
-    src_t = scratch[:n_src].reshape((cols, rows * 3))
-    for x in range(cols):
-        dp = src_t[x]
-        for y in range(rows):
-            sp = src[y + y_first - oy, x + x_first - ox]
-            dp[y * 3] = sp[0]
-            dp[y * 3 + 1] = sp[1]
-            dp[y * 3 + 2] = sp[2]
     tmp = scratch[n_src : n_src + n_tmp].reshape((rows, out_w * 3))
-    hacc = np.empty(rows * 3, dtype=np.int32)
-    hline = np.empty(rows * 3, dtype=np.uint8)
-    for xx in range(out_w):
-        _taps_row(src_t, hs[xx], hp, xx, kh, hacc, rows * 3, half)
-        for i in range(rows * 3):
-            hline[i] = _clip8(hacc[i])
-        for y in range(rows):
-            tmp[y, xx * 3] = hline[y * 3]
-            tmp[y, xx * 3 + 1] = hline[y * 3 + 1]
-            tmp[y, xx * 3 + 2] = hline[y * 3 + 2]
+    _horizontal_pass(src, y_first - oy, x_first - ox, rows, cols, hs, hp, tmp, scratch[:n_src], half)
     acc = np.empty(out_w * 3, dtype=np.int32)
     for yy in range(out_h):
-        _taps_row(tmp, vs[yy], vp, yy, kv, acc, out_w * 3, half)
+        _taps_row(tmp, vs[yy], vp, yy, vp.shape[1], acc, out_w * 3, half)
         flat = out[yy].reshape(out_w * 3)
         for i in range(out_w * 3):
             flat[i] = _clip8(acc[i])
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _vertical_then_horizontal(src, oy, ox, y_first, x_first, rows, cols, vs, vp, hs, hp, out, scratch, half):
+    """Pillow 13's order for images whose height shrinks much more than their width: the vertical
+    pass over the columns the horizontal pass reads, then horizontal."""
+    out_h, out_w = out.shape[0], out.shape[1]
+    n_src, n_tmp = rows * cols * 3, out_h * cols * 3
+    # the horizontal pass transposes tmp into the region's space once the vertical pass is done with
+    # it, where it fits (out_h <= rows: the image's height shrinks and the box spans most of it)
+    t0 = 0 if n_tmp <= n_src else n_src + n_tmp
+    if scratch.size < t0 + n_tmp or scratch.size < n_src + n_tmp:
+        scratch = np.empty(max(t0 + n_tmp, n_src + n_tmp), dtype=np.uint8)
+    # the rows y_first.. and columns x_first.. the passes read, as rows of cols * 3 values
+    region = scratch[:n_src].reshape((rows, cols * 3))
+    sy, sx = y_first - oy, x_first - ox
+    for y in range(rows):
+        for x in range(cols):
+            region[y, x * 3] = src[y + sy, x + sx, 0]
+            region[y, x * 3 + 1] = src[y + sy, x + sx, 1]
+            region[y, x * 3 + 2] = src[y + sy, x + sx, 2]
+    tmp = scratch[n_src : n_src + n_tmp].reshape((out_h, cols * 3))
+    acc = np.empty(cols * 3, dtype=np.int32)
+    for yy in range(out_h):
+        _taps_row(region, vs[yy], vp, yy, vp.shape[1], acc, cols * 3, half)
+        for i in range(cols * 3):
+            tmp[yy, i] = _clip8(acc[i])
+    _horizontal_pass(tmp.reshape((out_h, cols, 3)), 0, 0, out_h, cols, hs, hp, out.reshape((out_h, out_w * 3)),
+                     scratch[t0 : t0 + n_tmp], half)
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _horizontal_pass(src, sy, sx, rows, cols, hs, hp, dst, scratch, half):
+    """dst[y, xx*3 + c] = the horizontal taps of output column xx over src[sy + y, sx + x, c].
+
+    Run on the transposed rows, so that its inner loop runs over contiguous memory (vectorised)
+    instead of gathering interleaved pixels; same sums, same result.
+    """
+    out_w = hs.shape[0]
+    src_t = scratch[: cols * rows * 3].reshape((cols, rows * 3))
+    for y in range(rows):
+        for x in range(cols):
+            src_t[x, y * 3] = src[y + sy, x + sx, 0]
+            src_t[x, y * 3 + 1] = src[y + sy, x + sx, 1]
+            src_t[x, y * 3 + 2] = src[y + sy, x + sx, 2]
+    hacc = np.empty(rows * 3, dtype=np.int32)
+    for xx in range(out_w):
+        _taps_row(src_t, hs[xx], hp, xx, hp.shape[1], hacc, rows * 3, half)
+        for y in range(rows):
+            dst[y, xx * 3] = _clip8(hacc[y * 3])
+            dst[y, xx * 3 + 1] = _clip8(hacc[y * 3 + 1])
+            dst[y, xx * 3 + 2] = _clip8(hacc[y * 3 + 2])
 
 
 def resize_crop(
@@ -239,7 +296,7 @@ def resize_crop(
     # Pillow computes the box extent in float32, then the scale in double.
     _resize_into(
         src, oy, ox, full_h, full_w, float(x0), float(x1 - x0), float(y0), float(y1 - y0), out,
-        bool(flip), _scratch(src.shape[0] * (src.shape[1] + out.shape[1]) * 3),
+        bool(flip), _scratch(src.shape[0] * src.shape[1] * 3 + max(src.shape[0], src.shape[1]) * max(out.shape[:2]) * 3),
     )
     return out
 

@@ -63,7 +63,8 @@ REGION_DECODE_AVAILABLE = _jpeg_region is not None
 # Pixels of a (stored bytes, plan row) for cache identities (fastdeit/distill/cache_identity.py):
 # 1 = whole-image simplejpeg decode, box resized in place; region decoding is bit-identical to it.
 # 2 = the crop resized on its own (deit's crop-then-resize); region decoding still bit-identical.
-DECODER_VERSION = 2
+# 3 = Pillow 13's pass order: vertical first where the height shrinks much more than the width.
+DECODER_VERSION = 3
 _REGION_MARGIN = chunk_decode.REGION_MARGIN  # pixels decoded around a crop (chroma upsampling context; _decode_region adds 1 column)
 DCT_FACTORS = (8, 4, 2)  # libjpeg-turbo's SIMD-accelerated reduced IDCTs (1/8, 1/4, 1/2)
 _tls = threading.local()
@@ -117,6 +118,7 @@ class _SampleTable:
             self.sizes = np.array(source.sizes, dtype=np.int64)
         self.max_pixels = int((self.widths * self.heights).max()) if len(self.widths) else 1
         self.max_height = int(self.heights.max()) if len(self.heights) else 1
+        self.max_side = max(self.max_height, int(self.widths.max()) if len(self.widths) else 1)
 
     def for_chunk(self, idx: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
         """(buffer, offsets, sizes, widths, heights, is_jpeg) and the rows' sample numbers in them."""
@@ -294,8 +296,8 @@ class CpuDecoder:
         (buf, offsets, sizes, widths, heights, is_jpeg), samples = self._table.for_chunk(plan.indices[a:b])
         side = out.shape[2]
         decode_buf = _thread_buffer("buf", self._table.max_pixels * 3)
-        # the resize's scratch: the region read (<= the image) plus its horizontal pass (rows x side)
-        resize_buf = _thread_buffer("resize", (self._table.max_pixels + self._table.max_height * side) * 3)
+        # the resize's scratch: the region read (<= the image) plus its first pass (<= side x the longest side)
+        resize_buf = _thread_buffer("resize", (self._table.max_pixels + self._table.max_side * side) * 3)
         message = _thread_buffer("message", chunk_decode.MESSAGE_BYTES, least=0)
         code, k = chunk_decode.decode_chunk(
             buf, offsets, sizes, widths, heights, is_jpeg, _writable(samples), _writable(plan.crop[a:b]),

@@ -69,6 +69,18 @@ def test_view_plan_computes_what_deit_computes_with_the_same_draws(digits, recip
     assert sum(op["applied"] for op in result["ops"].values()) > 100  # RandAugment did run
 
 
+def test_view_plan_computes_what_deit_computes_on_views_that_shrink(recipe, tmp_path, monkeypatch):
+    """The demo set: 64 px images, 40 px views, so most crops are downscaled (the digits' 32 px
+    images are always upscaled); Pillow 13 runs such resizes vertical pass first where the height
+    shrinks much more than the width, and the CPU decoder must too."""
+    from fastdeit.bench.fidelity_data import build_dataset
+
+    monkeypatch.setenv("FASTDEIT_CACHE", str(tmp_path))
+    demo = build_dataset("demo", tmp_path)
+    result = replay(*recipe, demo.train, seed=0, steps=2)
+    _assert_same_as_deit(result)
+
+
 def _resize_box_in_place(img, origin, box, out, flip):
     # the decoder before issue 17: PIL resize(box=...) of the whole image (reads around the box)
     return resize_crop(img, box, out, flip)
