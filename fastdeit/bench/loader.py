@@ -35,6 +35,7 @@ import torch
 
 from fastdeit.bench import loader_contention
 from fastdeit.bench.machine import describe_machine
+from fastdeit.bench.machine_ceiling import DecodeProcesses
 from fastdeit.data.beton import BetonReader, BetonWriter
 from fastdeit.data.cpu_decoder import REGION_DECODE_AVAILABLE
 from fastdeit.data.loader import CpuLoader
@@ -126,18 +127,23 @@ def epoch_rate(epochs: Epochs) -> tuple[float, float, float]:
     return done / wall, cpu / done * 1e3, done / (wall - wait)
 
 
+def plan_config() -> PlanConfig:
+    """The benchmark's plans: batches of BATCH 224 px views, no repeated augmentation."""
+    return PlanConfig(img_size=224, global_batch=BATCH, mix_group=64, repeated_aug=1, epoch_multiple=1)
+
+
 def fastdeit_epochs(beton: Path, threads: int, region_decode: bool = True):
     reader = BetonReader(beton)
-    cfg = PlanConfig(img_size=224, global_batch=BATCH, mix_group=64, repeated_aug=1, epoch_multiple=1)
-    loader = CpuLoader(reader, cfg, seed=0, threads=threads, prefetch=2, region_decode=region_decode)
+    loader = CpuLoader(reader, plan_config(), seed=0, threads=threads, prefetch=2, region_decode=region_decode)
     pool = loader.decoder._pool  # its threads start with the first batch
     return Epochs(lambda: iter(loader), loader, decode_threads=lambda: [t.native_id for t in pool._threads],
                   start_empty=loader.stop_prefetching)
 
 
-def thread_scaling(rows: list[dict]) -> list[dict]:
+def thread_scaling(rows: list[dict], ceilings: dict | None = None) -> list[dict]:
     """fastdeit's img/s at each thread count over its img/s at 1 thread, per max_res (wall clock,
-    and net of the decode threads' waits for a CPU)."""
+    and net of the decode threads' waits for a CPU); with `ceilings` ({max_res: [(1-process img/s,
+    2-process img/s) per round]}, machine_ceiling), the machine's own 2-over-1 beside it."""
     mine = [r for r in rows if r["loader"].startswith("fastdeit CpuLoader (") and r["img_per_s"]]
     out = []
     for max_res in dict.fromkeys(r["max_res"] for r in mine):
@@ -151,6 +157,17 @@ def thread_scaling(rows: list[dict]) -> list[dict]:
                             "img_per_s_over_1_thread_worst_round": worst_round(r, one, "rounds_img_per_s"),
                             "img_per_s_over_1_thread_net_of_cpu_wait":
                                 round(net[0] / net[1], 2) if net[0] and net[1] else None})
+            rounds = (ceilings or {}).get(max_res)
+            if w == 2 and rounds:
+                ceiling = [b / a for a, b in rounds]
+                mine_rounds = [x / y for x, y in zip(r["rounds_img_per_s"], one["rounds_img_per_s"])]
+                out[-1].update({
+                    "machine_ceiling_2_over_1_process": round(float(np.median(ceiling)), 2),
+                    "machine_ceiling_worst_round": round(min(ceiling), 2),
+                    "ceiling_rounds": [[round(a, 1), round(b, 1)] for a, b in rounds],
+                    "img_per_s_over_1_thread_over_ceiling":
+                        round(float(np.median([m / c for m, c in zip(mine_rounds, ceiling)])), 2),
+                })
     return out
 
 
@@ -264,18 +281,26 @@ def set_loaders(beton: Path, folder: Path | None, workers: list[int], mine: str,
     return loaders
 
 
-def time_rounds(loaders: dict[tuple[str, int], Epochs | None],
-                rounds: int) -> dict[tuple[str, int], list[tuple[float, float, float]]]:
+def time_rounds(loaders: dict[tuple[str, int], Epochs | None], rounds: int,
+                ceiling: DecodeProcesses | None = None, images: int = 0,
+                ) -> tuple[dict[tuple[str, int], list[tuple[float, float, float]]], list[tuple[float, float]]]:
     """`rounds` epochs of each loader after one warm-up epoch each (numba compilation, worker
     start, page cache), interleaved across loaders and thread counts alike: a shared machine's
-    swings then hit the peers, and the 1- and 2-thread runs a scaling ratio compares, alike."""
+    swings then hit the peers, and the 1- and 2-thread runs a scaling ratio compares, alike.
+
+    With `ceiling`, each round also times `images` images in 1 and in 2 decode processes (the
+    machine's scaling ceiling, machine_ceiling); returned as [(1-process, 2-process img/s)].
+    """
     rates = {key: [] for key, epochs in loaders.items() if epochs is not None}
     for key in rates:
         epoch_rate(loaders[key])
+    ceiling_rounds = []
     for _ in range(rounds):
         for key in rates:
             rates[key].append(epoch_rate(loaders[key]))
-    return rates
+        if ceiling is not None:
+            ceiling_rounds.append((ceiling.rate(images, 1), ceiling.rate(images, 2)))
+    return rates, ceiling_rounds
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -293,6 +318,10 @@ def main(argv: list[str] | None = None) -> dict:
                          "and a shared machine's single-thread speed swings by a third from one second to the next")
     ap.add_argument("--no-contention", action="store_true",
                     help="skip the main-thread contention figures (fastdeit, 1 decode thread)")
+    ap.add_argument("--no-ceiling", action="store_true",
+                    help="skip the machine's ceiling: the loader's per-batch work in 1 and 2 separate "
+                         "processes (no GIL), timed in the same rounds, beside the scaling and contention "
+                         "figures (fastdeit.bench.machine_ceiling)")
     ap.add_argument("--json", default="benchmarks/results/loader_cpu.json")
     ap.add_argument("--note", default="", help="free text stored with the results (e.g. machine load)")
     args = ap.parse_args(argv)
@@ -307,9 +336,14 @@ def main(argv: list[str] | None = None) -> dict:
         sets = [(Path(args.data), None, "given")] if args.data else [
             (*make_data(Path(tmp), args.images, m), m) for m in args.max_res
         ]
+        ceilings = {}
         for beton, folder, max_res in sets:
+            ceiling = None
+            if not args.no_ceiling and (1 in args.workers and 2 in args.workers or not args.no_contention):
+                ceiling = DecodeProcesses(beton, plan_config(), 2)
             loaders = set_loaders(beton, folder, args.workers, mine, args)
-            rates = time_rounds(loaders, args.rounds)
+            images = len(loaders[(mine, args.workers[0])].loader) * BATCH  # one epoch, as a loader's round
+            rates, ceilings[max_res] = time_rounds(loaders, args.rounds, ceiling, images)
             for (name, w), epochs in loaders.items():
                 r = rates.get((name, w))
                 ips = None if r is None else float(np.median([x[0] for x in r]))
@@ -332,7 +366,7 @@ def main(argv: list[str] | None = None) -> dict:
             if not args.no_contention:
                 contended = fastdeit_epochs(beton, 1)
                 c = {"max_res": max_res, "threads": 1,
-                     **loader_contention.measure(contended, BATCH, args.contention_rounds or args.rounds)}
+                     **loader_contention.measure(contended, BATCH, args.contention_rounds or args.rounds, ceiling)}
                 contended.close()
                 result["contention"].append(c)
                 print(f"max_res {max_res!s:>5}  1 thread   main-thread contention: loader img/s busy/idle main "
@@ -341,15 +375,27 @@ def main(argv: list[str] | None = None) -> dict:
                       f"net of CPU waits: {c['loader_rate_ratio_net_of_cpu_wait']} (worst "
                       f"{c['loader_rate_ratio_worst_net_of_cpu_wait']}), {c['main_speed_ratio_net_of_cpu_wait']} "
                       f"(worst {c['main_speed_ratio_worst_net_of_cpu_wait']})", flush=True)
+                if ceiling is not None:
+                    print(f"max_res {max_res!s:>5}  machine ceiling (a decode process instead of the thread): "
+                          f"its img/s busy/idle main {c['ceiling_process_rate_ratio']} (worst "
+                          f"{c['ceiling_process_rate_ratio_worst']}), main-thread speed beside it "
+                          f"{c['ceiling_main_speed_ratio']} (worst {c['ceiling_main_speed_ratio_worst']}); "
+                          f"loader over ceiling {c['loader_rate_ratio_over_ceiling']}, main thread over ceiling "
+                          f"{c['main_speed_ratio_over_ceiling']}", flush=True)
+            if ceiling is not None:
+                ceiling.close()
     result["machine"]["load_avg_at_end"] = os.getloadavg()
     if args.note:
         result["note"] = args.note
     result["ratios"] = ratios(result["rows"])
-    result["thread_scaling"] = thread_scaling(result["rows"])
+    result["thread_scaling"] = thread_scaling(result["rows"], ceilings)
     for r in result["thread_scaling"]:
+        ceiling = (f"; machine ceiling, 2 decode processes over 1: {r['machine_ceiling_2_over_1_process']}x "
+                   f"(worst round {r['machine_ceiling_worst_round']}x), fastdeit over ceiling "
+                   f"{r['img_per_s_over_1_thread_over_ceiling']}" if "machine_ceiling_2_over_1_process" in r else "")
         print(f"max_res {r['max_res']!s:>5}  fastdeit {r['threads']} threads over 1: {r['img_per_s_over_1_thread']}x "
               f"(worst round {r['img_per_s_over_1_thread_worst_round']}x) "
-              f"(net of CPU waits {r['img_per_s_over_1_thread_net_of_cpu_wait']}x)")
+              f"(net of CPU waits {r['img_per_s_over_1_thread_net_of_cpu_wait']}x){ceiling}")
     for r in result["ratios"]:
         print(f"max_res {r['max_res']!s:>5}  {r['workers']} worker(s)  img/s vs FFCV {r['rate_vs_ffcv']}x "
               f"(worst round {r['rate_vs_ffcv_worst_round']}x), "

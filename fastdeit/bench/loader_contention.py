@@ -113,15 +113,20 @@ def loader_epoch(epochs, work_per_batch: int, min_images: int = MIN_IMAGES
     return images / wall, main, images / (wall - decode_wait), main_net
 
 
-def measure(epochs, batch: int, rounds: int) -> dict:
+def measure(epochs, batch: int, rounds: int, ceiling=None) -> dict:
     """The contention figures for the loader whose epochs `epochs.make_iter()` yields (batches of
-    `batch`; `epochs.start_empty()` drops what it prefetched)."""
+    `batch`; `epochs.start_empty()` drops what it prefetched).
+
+    ceiling: a machine_ceiling.DecodeProcesses; its first process is timed in the same rounds,
+    beside an idle and beside the same busy main thread (the machine's own ceiling, no GIL).
+    """
     loader_epoch(epochs, 0, min_images=1)  # warm-up: compilation, page cache
     speed = main_alone(200_000)[1]
     rate = loader_epoch(epochs, 0)[2]
     work = int(WORK_FRACTION * batch / rate * speed)
     # each entry: (wall clock, net of the wait for a CPU)
     alone_main, alone_loader, both_loader, both_main = [], [], [], []
+    process_alone, process_both, main_beside_process = [], [], []
     for _ in range(rounds):  # interleaved: load changes on a shared machine hit all alike
         alone_main.append(main_alone(work * -(-MIN_IMAGES // batch)))  # as long as the work in `both`
         rate, _, rate_net, _ = loader_epoch(epochs, 0)
@@ -129,7 +134,16 @@ def measure(epochs, batch: int, rounds: int) -> dict:
         rate, main, rate_net, main_net = loader_epoch(epochs, work)
         both_loader.append((rate, rate_net))
         both_main.append((main, main_net))
+        if ceiling is not None:
+            process_alone.append(ceiling.rate(MIN_IMAGES, 1))
+            rate, main = ceiling.rate_beside_work(MIN_IMAGES, work, WORK_FRACTION)
+            process_both.append(rate)
+            main_beside_process.append(main)
     out: dict = {"work_iterations_per_batch": work}
+    if ceiling is not None:
+        out.update(_ceiling_figures(process_alone, process_both, [a[0] for a in alone_main], main_beside_process,
+                                    [b[0] / a[0] for a, b in zip(alone_loader, both_loader)],
+                                    [b[0] / a[0] for a, b in zip(alone_main, both_main)]))
     for k, suffix in enumerate(("", "_net_of_cpu_wait")):
         loader_ratio = [b[k] / a[k] for a, b in zip(alone_loader, both_loader)]
         main_ratio = [b[k] / a[k] for a, b in zip(alone_main, both_main)]
@@ -144,6 +158,25 @@ def measure(epochs, batch: int, rounds: int) -> dict:
             f"main_speed_ratio_worst{suffix}": _worst(main_ratio),
         })
     return out
+
+
+def _ceiling_figures(process_alone: list[float], process_both: list[float], main_alone_rate: list[float],
+                     main_beside: list[float], loader_ratio: list[float], main_ratio: list[float]) -> dict:
+    """The machine's ceiling (a decode process instead of the loader's thread) and the loader's
+    ratios over it, round k against round k."""
+    process_ratio = [b / a for a, b in zip(process_alone, process_both)]
+    main_process_ratio = [b / a for a, b in zip(main_alone_rate, main_beside)]
+    return {
+        "ceiling_process_img_per_s_alone": [round(x, 1) for x in process_alone],
+        "ceiling_process_img_per_s_with_busy_main": [round(x, 1) for x in process_both],
+        "ceiling_main_iterations_per_s_beside_process": [round(x) for x in main_beside],
+        "ceiling_process_rate_ratio": _median(process_ratio),
+        "ceiling_process_rate_ratio_worst": _worst(process_ratio),
+        "ceiling_main_speed_ratio": _median(main_process_ratio),
+        "ceiling_main_speed_ratio_worst": _worst(main_process_ratio),
+        "loader_rate_ratio_over_ceiling": _median([a / b for a, b in zip(loader_ratio, process_ratio)]),
+        "main_speed_ratio_over_ceiling": _median([a / b for a, b in zip(main_ratio, main_process_ratio)]),
+    }
 
 
 def _median(xs: list[float]) -> float | None:
