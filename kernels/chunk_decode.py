@@ -11,7 +11,8 @@ scale, decodes only the crop (and a margin) with the C extension's libjpeg-turbo
 fastdeit.kernels.resize's kernel (the crop alone, as deit crops then resizes; passes in Pillow 13's
 order) and flips, into the rows of the batch buffer. Raw (non-JPEG)
 samples take the same loop without the decoder. Every float step is the reference path's, in the
-same order and precision, so the pixels are identical bit for bit.
+same order and precision, so the pixels are identical bit for bit. numba's on-disk cache of this
+file is emptied whenever resize.py changes too (kernels/numba_cache.py).
 
 Errors do not raise inside the loop: the call returns the failing row and a code (`ERR_*`), with
 libjpeg's message in the caller's buffer, and the caller names the sample (cpu_decoder).
@@ -23,11 +24,14 @@ per-sample simplejpeg path.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numba
 import numpy as np
 from numba import types
 
+from fastdeit.kernels import resize as _resize_module
+from fastdeit.kernels.numba_cache import flush_when_sources_change
 from fastdeit.kernels.resize import _resize_into
 
 try:
@@ -160,3 +164,9 @@ def message_text(message: np.ndarray) -> str:
     """The NUL-terminated text the C decoder left in `message`."""
     raw = message.tobytes()
     return raw[: raw.find(b"\0") if b"\0" in raw else len(raw)].decode("utf-8", "replace")
+
+
+# decode_chunk compiles resize.py's kernel into itself, and numba's on-disk cache notices a change
+# to this file only: empty the cache when either file's contents changed (kernels/numba_cache.py)
+flush_when_sources_change("chunk_decode", (dct_factor, _decode_row, decode_chunk),
+                          (Path(__file__), Path(_resize_module.__file__)))

@@ -17,6 +17,12 @@ round k with round k), after one warm-up epoch each
 (numba compilation, worker start-up, page cache). Every timed epoch starts from an empty
 pipeline: fastdeit's producer would otherwise decode the next epoch's first batches during the
 other loaders' rounds, outside any clock (FFCV's and the DataLoader's epochs start empty too).
+
+Beside the thread scaling and the main-thread contention it prints the machine's own ceiling for
+them, timed in the same rounds (fastdeit.bench.machine_ceiling; --no-ceiling skips it): the
+loader's per-batch work in 1 and 2 separate processes, which share no GIL. On a VM whose vCPU slows
+while the other one is busy, 2 processes do not reach 2x either, and a busy main thread slows beside
+a process that shares nothing with it; "over ceiling" is the loader's figure over the machine's.
 """
 
 from __future__ import annotations

@@ -34,7 +34,15 @@ _START_TIMEOUT_S = 300.0  # a cold numba cache compiles the chunk kernel in the 
 
 def _serve(conn: Connection, beton: str, cfg: dict, index: int, count: int) -> None:
     """A decode process: on (images,), decode batches (its share: every `count`-th from `index`)
-    until at least `images`, reply (images, seconds); on None, exit."""
+    until at least `images`, reply (images, seconds); on None, exit. A failure is replied as
+    ("error", text) and ends the process."""
+    try:
+        _decode_on_request(conn, beton, cfg, index, count)
+    except Exception as err:  # noqa: BLE001 - reported to the parent, which raises it
+        conn.send(("error", f"{type(err).__name__}: {err}"))
+
+
+def _decode_on_request(conn: Connection, beton: str, cfg: dict, index: int, count: int) -> None:
     from fastdeit.data.beton import BetonReader
     from fastdeit.data.cpu_decoder import CpuDecoder
     from fastdeit.data.plan_stream import PlanStream
@@ -68,6 +76,7 @@ class DecodeProcesses:
 
     def __init__(self, beton: Path, cfg: PlanConfig, count: int) -> None:
         ctx = mp.get_context("spawn")  # no fork of a process that runs threads
+        self.beton = Path(beton)
         self._conns: list[Connection] = []
         self._procs = []
         for index in range(count):
@@ -82,7 +91,18 @@ class DecodeProcesses:
             if not conn.poll(_START_TIMEOUT_S):
                 self.close()
                 raise RuntimeError(f"decode process {proc.name} did not start in {_START_TIMEOUT_S:.0f} s")
-            conn.recv()
+            self._reply(conn)
+
+    def _reply(self, conn: Connection):
+        """The process's answer; its failure (or death) raised as RuntimeError naming the file."""
+        try:
+            msg = conn.recv()
+        except EOFError:
+            msg = ("error", "the process ended without replying")
+        if isinstance(msg, tuple) and msg[0] == "error":
+            self.close()
+            raise RuntimeError(f"machine-ceiling decode process on {self.beton} failed: {msg[1]}")
+        return msg
 
     def rate(self, images: int, processes: int | None = None) -> float:
         """Images/s of the first `processes` (default: all) together, each decoding about
@@ -91,7 +111,7 @@ class DecodeProcesses:
         t0 = time.perf_counter()
         for conn in conns:
             conn.send((max(images // len(conns), 1),))
-        done = sum(conn.recv()[0] for conn in conns)
+        done = sum(self._reply(conn)[0] for conn in conns)
         return done / (time.perf_counter() - t0)
 
     def rate_beside_work(self, images: int, work: int, busy: float = 1.0) -> tuple[float, float]:
@@ -109,14 +129,14 @@ class DecodeProcesses:
             iterations, worked = iterations + work, worked + took
             if busy < 1.0:
                 conn.poll(took * (1.0 - busy) / busy)
-        done, seconds = conn.recv()
+        done, seconds = self._reply(conn)
         return done / seconds, iterations / worked
 
     def close(self) -> None:
         for conn in self._conns:
             try:
                 conn.send(None)
-            except OSError:
+            except (OSError, ValueError):  # the process already ended
                 pass
         for proc in self._procs:
             proc.join(timeout=10)

@@ -10,8 +10,9 @@ from fastdeit.data.cpu_decoder import REGION_DECODE_AVAILABLE
 @pytest.mark.skipif(not REGION_DECODE_AVAILABLE, reason="_jpeg_region not built")
 def test_decode_ab_times_fastdeit_with_region_and_whole_image_decoding():
     result = main(["--images", "64", "--max-res", "64", "--workers", "1", "--rounds", "1",
-                   "--no-reference", "--decode-ab", "--json", ""])
+                   "--no-reference", "--decode-ab", "--no-ceiling", "--json", ""])
     rows = {r["loader"]: r for r in result["rows"]}
+    assert not any(k.startswith("ceiling") for k in result["contention"][0])
     assert result["region_decode"] is True
     for name in ("fastdeit CpuLoader (threads, region decode)", "fastdeit CpuLoader full decode (threads)"):
         assert rows[name]["img_per_s"] > 0
@@ -30,8 +31,14 @@ def test_loader_bench_reports_main_thread_contention_and_thread_scaling():
         net = c[key + "_net_of_cpu_wait"] if "worst" not in key else c[key.replace("_worst", "_worst_net_of_cpu_wait")]
         assert net is None or 0 < net < 10, (key, c)
     assert c["loader_rate_ratio_worst"] <= c["loader_rate_ratio"]
+    # the machine's ceiling, timed in the same rounds: a decode process instead of the thread
+    for key in ("ceiling_process_rate_ratio", "ceiling_main_speed_ratio", "loader_rate_ratio_over_ceiling",
+                "main_speed_ratio_over_ceiling"):
+        assert 0 < c[key] < 10, (key, c)
+    assert len(c["ceiling_process_img_per_s_alone"]) == 1 and c["ceiling_process_img_per_s_alone"][0] > 0
     (s,) = result["thread_scaling"]
     assert s["threads"] == 2 and s["img_per_s_over_1_thread"] > 0
+    assert len(s["ceiling_rounds"]) == 1 and s["machine_ceiling_2_over_1_process"] > 0
     rows = {(r["loader"].split(" (")[0], r["workers"]): r for r in result["rows"]}
     one, two = rows[("fastdeit CpuLoader", 1)], rows[("fastdeit CpuLoader", 2)]
     # one round: its ratio is the worst round's
