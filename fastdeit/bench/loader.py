@@ -344,10 +344,16 @@ def main(argv: list[str] | None = None) -> dict:
         ]
         ceilings = {}
         for beton, folder, max_res in sets:
+            loaders = set_loaders(beton, folder, args.workers, mine, args)  # a bad file is named here
             ceiling = None
             if not args.no_ceiling and (1 in args.workers and 2 in args.workers or not args.no_contention):
-                ceiling = DecodeProcesses(beton, plan_config(), 2)
-            loaders = set_loaders(beton, folder, args.workers, mine, args)
+                try:
+                    ceiling = DecodeProcesses(beton, plan_config(), 2)
+                except BaseException:
+                    for epochs in loaders.values():
+                        if epochs is not None:
+                            epochs.close()
+                    raise
             images = len(loaders[(mine, args.workers[0])].loader) * BATCH  # one epoch, as a loader's round
             rates, ceilings[max_res] = time_rounds(loaders, args.rounds, ceiling, images)
             for (name, w), epochs in loaders.items():
