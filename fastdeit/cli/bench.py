@@ -2,6 +2,11 @@
 
 `--tiny` shrinks every benchmark to CPU-sized settings (what CI runs); without it the settings
 are the real ones (ImageNet-sized images, DeiT at 224), meant for a GPU node.
+
+`loader` prints, beside FFCV's and the reference's rates, the CPU loader's thread scaling and
+main-thread contention with the machine's own ceiling for them (the same work in separate
+processes, fastdeit.bench.machine_ceiling); `python -m fastdeit.bench.loader --help` has the
+finer settings (rounds, contention rounds, --no-ceiling).
 """
 
 from __future__ import annotations
