@@ -148,8 +148,8 @@ def fastdeit_epochs(beton: Path, threads: int, region_decode: bool = True):
 
 def thread_scaling(rows: list[dict], ceilings: dict | None = None) -> list[dict]:
     """fastdeit's img/s at each thread count over its img/s at 1 thread, per max_res (wall clock,
-    and net of the decode threads' waits for a CPU); with `ceilings` ({max_res: [(1-process img/s,
-    2-process img/s) per round]}, machine_ceiling), the machine's own 2-over-1 beside it."""
+    and net of the decode threads' waits for a CPU); with `ceilings` ({max_res: [{processes: img/s}
+    per round]}, machine_ceiling), the machine's own w-over-1 beside it, w processes for w threads."""
     mine = [r for r in rows if r["loader"].startswith("fastdeit CpuLoader (") and r["img_per_s"]]
     out = []
     for max_res in dict.fromkeys(r["max_res"] for r in mine):
@@ -163,12 +163,12 @@ def thread_scaling(rows: list[dict], ceilings: dict | None = None) -> list[dict]
                             "img_per_s_over_1_thread_worst_round": worst_round(r, one, "rounds_img_per_s"),
                             "img_per_s_over_1_thread_net_of_cpu_wait":
                                 round(net[0] / net[1], 2) if net[0] and net[1] else None})
-            rounds = (ceilings or {}).get(max_res)
-            if w == 2 and rounds:
+            rounds = [(d[1], d[w]) for d in (ceilings or {}).get(max_res) or [] if 1 in d and w in d]
+            if w != 1 and 1 in by and rounds:
                 ceiling = [b / a for a, b in rounds]
                 mine_rounds = [x / y for x, y in zip(r["rounds_img_per_s"], one["rounds_img_per_s"])]
                 out[-1].update({
-                    "machine_ceiling_2_over_1_process": round(float(np.median(ceiling)), 2),
+                    "machine_ceiling_over_1_process": round(float(np.median(ceiling)), 2),
                     "machine_ceiling_worst_round": round(min(ceiling), 2),
                     "ceiling_rounds": [[round(a, 1), round(b, 1)] for a, b in rounds],
                     "img_per_s_over_1_thread_over_ceiling":
@@ -288,14 +288,14 @@ def set_loaders(beton: Path, folder: Path | None, workers: list[int], mine: str,
 
 
 def time_rounds(loaders: dict[tuple[str, int], Epochs | None], rounds: int,
-                ceiling: DecodeProcesses | None = None, images: int = 0,
-                ) -> tuple[dict[tuple[str, int], list[tuple[float, float, float]]], list[tuple[float, float]]]:
+                ceiling: DecodeProcesses | None = None, images: int = 0, counts: tuple[int, ...] = (1, 2),
+                ) -> tuple[dict[tuple[str, int], list[tuple[float, float, float]]], list[dict[int, float]]]:
     """`rounds` epochs of each loader after one warm-up epoch each (numba compilation, worker
     start, page cache), interleaved across loaders and thread counts alike: a shared machine's
     swings then hit the peers, and the 1- and 2-thread runs a scaling ratio compares, alike.
 
-    With `ceiling`, each round also times `images` images in 1 and in 2 decode processes (the
-    machine's scaling ceiling, machine_ceiling); returned as [(1-process, 2-process img/s)].
+    With `ceiling`, each round also times `images` images in each of `counts` decode processes
+    (the machine's scaling ceiling, machine_ceiling); returned as [{processes: img/s}] per round.
     """
     rates = {key: [] for key, epochs in loaders.items() if epochs is not None}
     for key in rates:
@@ -305,7 +305,7 @@ def time_rounds(loaders: dict[tuple[str, int], Epochs | None], rounds: int,
         for key in rates:
             rates[key].append(epoch_rate(loaders[key]))
         if ceiling is not None:
-            ceiling_rounds.append((ceiling.rate(images, 1), ceiling.rate(images, 2)))
+            ceiling_rounds.append({k: ceiling.rate(images, k) for k in counts})
     return rates, ceiling_rounds
 
 
@@ -325,12 +325,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-contention", action="store_true",
                     help="skip the main-thread contention figures (fastdeit, 1 decode thread)")
     ap.add_argument("--no-ceiling", action="store_true",
-                    help="skip the machine's ceiling: the loader's per-batch work in 1 and 2 separate "
+                    help="skip the machine's ceiling: the loader's per-batch work in as many separate "
                          "processes (no GIL), timed in the same rounds, beside the scaling and contention "
                          "figures (fastdeit.bench.machine_ceiling)")
     ap.add_argument("--json", default="benchmarks/results/loader_cpu.json")
     ap.add_argument("--note", default="", help="free text stored with the results (e.g. machine load)")
     args = ap.parse_args(argv)
+    cpus = os.cpu_count() or 1
+    if any(w < 1 or w > cpus for w in args.workers):
+        # FFCV's Loader (numba's set_num_threads) refuses more workers than CPUs
+        ap.error(f"--workers {' '.join(map(str, args.workers))}: each must be between 1 and this machine's {cpus} CPUs")
     torch.set_num_threads(1)
 
     cmd = " ".join(["python", "benchmarks/bench_loader.py"] + (sys.argv[1:] if argv is None else argv))
@@ -346,16 +350,19 @@ def main(argv: list[str] | None = None) -> dict:
         for beton, folder, max_res in sets:
             loaders = set_loaders(beton, folder, args.workers, mine, args)  # a bad file is named here
             ceiling = None
-            if not args.no_ceiling and (1 in args.workers and 2 in args.workers or not args.no_contention):
+            # processes for the scaling (as many as the largest thread count) or the contention (1)
+            counts = tuple(sorted(set(args.workers) | {1})) if 1 in args.workers and len(args.workers) > 1 else ()
+            if not args.no_ceiling and (counts or not args.no_contention):
                 try:
-                    ceiling = DecodeProcesses(beton, plan_config(), 2)
+                    ceiling = DecodeProcesses(beton, plan_config(), max(counts or (1,)))
                 except BaseException:
                     for epochs in loaders.values():
                         if epochs is not None:
                             epochs.close()
                     raise
             images = len(loaders[(mine, args.workers[0])].loader) * BATCH  # one epoch, as a loader's round
-            rates, ceilings[max_res] = time_rounds(loaders, args.rounds, ceiling, images)
+            rates, ceilings[max_res] = time_rounds(loaders, args.rounds, ceiling if counts else None, images,
+                                                   counts)
             for (name, w), epochs in loaders.items():
                 r = rates.get((name, w))
                 ips = None if r is None else float(np.median([x[0] for x in r]))
@@ -402,9 +409,9 @@ def main(argv: list[str] | None = None) -> dict:
     result["ratios"] = ratios(result["rows"])
     result["thread_scaling"] = thread_scaling(result["rows"], ceilings)
     for r in result["thread_scaling"]:
-        ceiling = (f"; machine ceiling, 2 decode processes over 1: {r['machine_ceiling_2_over_1_process']}x "
+        ceiling = (f"; machine ceiling, {r['threads']} decode processes over 1: {r['machine_ceiling_over_1_process']}x "
                    f"(worst round {r['machine_ceiling_worst_round']}x), fastdeit over ceiling "
-                   f"{r['img_per_s_over_1_thread_over_ceiling']}" if "machine_ceiling_2_over_1_process" in r else "")
+                   f"{r['img_per_s_over_1_thread_over_ceiling']}" if "machine_ceiling_over_1_process" in r else "")
         print(f"max_res {r['max_res']!s:>5}  fastdeit {r['threads']} threads over 1: {r['img_per_s_over_1_thread']}x "
               f"(worst round {r['img_per_s_over_1_thread_worst_round']}x) "
               f"(net of CPU waits {r['img_per_s_over_1_thread_net_of_cpu_wait']}x){ceiling}")

@@ -7,7 +7,8 @@ what the loader costs from what the machine costs, `fastdeit bench loader` times
 per-batch work (the plan, the labels, the compiled chunk decode into a batch buffer) in separate
 *processes*, side by side with the loader, rounds interleaved:
 
-- scaling ceiling: images/s of 2 such processes over 1 (each takes every other batch);
+- scaling ceiling: images/s of w such processes over 1, for each thread count w timed (each
+  process takes every w-th batch);
 - contention ceiling: a process's images/s beside the same busy main thread over its images/s
   beside an idle one, and the main thread's Python speed beside the process over its speed alone.
 

@@ -38,7 +38,7 @@ def test_loader_bench_reports_main_thread_contention_and_thread_scaling():
     assert len(c["ceiling_process_img_per_s_alone"]) == 1 and c["ceiling_process_img_per_s_alone"][0] > 0
     (s,) = result["thread_scaling"]
     assert s["threads"] == 2 and s["img_per_s_over_1_thread"] > 0
-    assert len(s["ceiling_rounds"]) == 1 and s["machine_ceiling_2_over_1_process"] > 0
+    assert len(s["ceiling_rounds"]) == 1 and s["machine_ceiling_over_1_process"] > 0
     rows = {(r["loader"].split(" (")[0], r["workers"]): r for r in result["rows"]}
     one, two = rows[("fastdeit CpuLoader", 1)], rows[("fastdeit CpuLoader", 2)]
     # one round: its ratio is the worst round's
@@ -54,3 +54,12 @@ def test_worst_round_compares_round_k_with_round_k():
     mine, other = {"r": [30.0, 20.0, 40.0]}, {"r": [10.0, 20.0, 10.0]}
     assert worst_round(mine, other, "r") == 1.0  # not min(mine) / max(other) = 0.5
     assert worst_round(mine, {"r": None}, "r") is None
+
+
+def test_more_workers_than_cpus_is_refused_with_the_cpu_count(capsys):
+    import os
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--workers", "1", str((os.cpu_count() or 1) + 1), "--json", ""])
+    assert exit_.value.code == 2
+    assert f"this machine's {os.cpu_count()} CPUs" in capsys.readouterr().err

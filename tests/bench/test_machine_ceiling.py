@@ -55,15 +55,25 @@ def test_ceiling_figures_compare_round_k_with_round_k():
     assert fig["main_speed_ratio_over_ceiling"] == round(float(np.median([0.9, 1.0])), 3)
 
 
-def test_thread_scaling_sets_two_threads_against_two_processes_round_by_round():
+def test_thread_scaling_sets_w_threads_against_w_processes_round_by_round():
     rows = [{"loader": "fastdeit CpuLoader (threads, region decode)", "max_res": 256, "workers": w,
              "img_per_s": ips, "rounds_img_per_s": rounds, "img_per_s_net_of_cpu_wait": None}
             for w, ips, rounds in ((1, 100.0, [100.0, 120.0]), (2, 180.0, [170.0, 228.0]))]
-    (s,) = thread_scaling(rows, {256: [(50.0, 90.0), (60.0, 120.0)]})
+    (s,) = thread_scaling(rows, {256: [{1: 50.0, 2: 90.0}, {1: 60.0, 2: 120.0}]})
     assert s["img_per_s_over_1_thread"] == 1.8
-    assert s["machine_ceiling_2_over_1_process"] == round(float(np.median([1.8, 2.0])), 2)
+    assert s["machine_ceiling_over_1_process"] == round(float(np.median([1.8, 2.0])), 2)
     assert s["machine_ceiling_worst_round"] == 1.8
     # rounds: 1.7 / 1.8 and 1.9 / 2.0
     assert s["img_per_s_over_1_thread_over_ceiling"] == round(float(np.median([1.7 / 1.8, 1.9 / 2.0])), 2)
     (plain,) = thread_scaling(rows)
-    assert "machine_ceiling_2_over_1_process" not in plain
+    assert "machine_ceiling_over_1_process" not in plain
+
+
+def test_thread_scaling_takes_each_thread_count_against_as_many_processes():
+    rows = [{"loader": "fastdeit CpuLoader (threads, region decode)", "max_res": 512, "workers": w,
+             "img_per_s": ips, "rounds_img_per_s": [ips], "img_per_s_net_of_cpu_wait": None}
+            for w, ips in ((1, 100.0), (4, 380.0), (16, 1200.0))]
+    four, sixteen = thread_scaling(rows, {512: [{1: 50.0, 4: 190.0, 16: 700.0}]})
+    assert (four["threads"], four["machine_ceiling_over_1_process"]) == (4, 3.8)
+    assert (sixteen["threads"], sixteen["machine_ceiling_over_1_process"]) == (16, 14.0)
+    assert sixteen["img_per_s_over_1_thread_over_ceiling"] == round(12.0 / 14.0, 2)
