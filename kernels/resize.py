@@ -247,8 +247,8 @@ def _horizontal_pass(src, sy, sx, rows, cols, hs, hp, dst, scratch, half):
     Run on the transposed rows, so that its inner loop runs over contiguous memory (vectorised)
     instead of gathering interleaved pixels; same sums, same result. The results go back to dst's
     rows _COLUMN_BLOCK output columns at a time: writing each column down all rows at once was 45%
-    of the resize (upscaled 224 px crops of 500x375 photos at max side 256: 70 -> 52 us per image
-    for this pass on the AMD EPYC VM).
+    of the resize (benchmarks/bench_resize.py: the resize 91 -> 73 us per image on 224 px crops of
+    500x375 photos at max side 256, on a 2-core AMD EPYC VM).
     """
     out_w = hs.shape[0]
     src_t = scratch[: cols * rows * 3].reshape((cols, rows * 3))
