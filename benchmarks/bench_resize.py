@@ -57,7 +57,7 @@ def time_set(beton: Path, rounds: int) -> dict:
 
     def kernel() -> None:
         for plan in plans:
-            decoder._decode_rows(plan, range(len(plan)), batch)  # a decode thread's call, on this thread
+            decoder.decode_on_this_thread(plan, batch)
 
     def resize_alone() -> None:
         for crop, flip in crops:

@@ -60,7 +60,7 @@ def _decode_on_request(conn: Connection, beton: str, cfg: dict, index: int, coun
         def one_batch() -> int:
             plan = stream.plan(*next(keys))
             np.take(labels, plan.indices, out=label_out)
-            decoder._decode_rows(plan, range(len(plan)), out)  # the loader's call, on this thread
+            decoder.decode_on_this_thread(plan, out)  # a decode thread's work, in this process
             return len(plan)
 
         one_batch()  # warm-up: numba's cache, the page cache

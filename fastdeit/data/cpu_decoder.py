@@ -242,6 +242,12 @@ def resize_box_alone(img: np.ndarray, origin: tuple[int, int], box: tuple[float,
     return resize_crop(pixels, inner, out, flip)
 
 
+def _check_batch_buffer(plan: Plan, out: np.ndarray) -> None:
+    n, s = len(plan), plan.img_size
+    if out.shape != (n, s, s, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be C-contiguous uint8 {(n, s, s, 3)}, got {out.dtype} {out.shape}")
+
+
 def undecodable_sample_message(source, index: int, position: int | None, err: BaseException) -> str:
     """A sample met in training that does not decode: the file, the index, and how to look at it."""
     path = getattr(source, "path", None)
@@ -337,14 +343,20 @@ class CpuDecoder:
 
     def submit(self, plan: Plan, out: np.ndarray) -> list[Future]:
         """Start filling `out` (n × S × S × 3 uint8, n = len(plan)); returns the futures."""
-        n, s = len(plan), plan.img_size
-        if out.shape != (n, s, s, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous:
-            raise ValueError(f"out must be C-contiguous uint8 {(n, s, s, 3)}, got {out.dtype} {out.shape}")
+        _check_batch_buffer(plan, out)
+        n = len(plan)
         step = self.chunk or max(-(-n // self.threads), 1)
         return [
             self._pool.submit(self._decode_rows, plan, range(a, min(a + step, n)), out)
             for a in range(0, n, step)
         ]
+
+    def decode_on_this_thread(self, plan: Plan, out: np.ndarray) -> np.ndarray:
+        """Fill `out` for `plan` on the calling thread, as one decode thread fills its chunk (no
+        thread pool in between: benchmarks time a decode thread's own work with it)."""
+        _check_batch_buffer(plan, out)
+        self._decode_rows(plan, range(len(plan)), out)
+        return out
 
     def decode(self, plan: Plan, out: np.ndarray | None = None) -> np.ndarray:
         """Fill (or allocate) the batch for `plan` and wait for it."""

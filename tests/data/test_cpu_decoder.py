@@ -139,7 +139,11 @@ def test_decoder_fills_a_plan_batch_identically_with_any_thread_count(photos_bet
     plan = make_plan(cfg, 0, 0, 1, widths, heights)
     with CpuDecoder(Tiled(), threads=1) as one, CpuDecoder(Tiled(), threads=3, chunk=3) as three:
         a, b = one.decode(plan), three.decode(plan)
+        here = one.decode_on_this_thread(plan, np.empty_like(a))  # a decode thread's work, no pool
+        with pytest.raises(ValueError, match="C-contiguous uint8"):
+            one.decode_on_this_thread(plan, np.empty((len(plan), 32, 32, 3), np.uint8))
     assert np.array_equal(a, b)
+    assert np.array_equal(a, here)
     with CpuDecoder(Tiled(), threads=2, dct_scaling=False) as exact:
         c = exact.decode(plan)
     for row in range(len(plan)):
